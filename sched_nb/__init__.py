@@ -1,0 +1,38 @@
+"""How diffusion models are sampled: parameterizations, noise schedules, step schedules and samplers.
+
+The public names below are loaded on first use, so `import sched_nb` stays light: it imports
+neither torch's optional companions nor matplotlib, ipywidgets or diffusers.
+"""
+__version__ = "0.1.0"
+
+import importlib as _importlib
+
+# module -> public names it defines (the names are importable as `from sched_nb import NAME`)
+_PUBLIC = {
+    "core": ["settings_from_config", "broadcast_sigma"],
+    "parameterizations": ["EPS", "V_PREDICTION", "EDM", "X0", "CONST", "LCM", "IMG_TO_IMG"],
+    "betas": ["make_beta_schedule", "rescale_zero_terminal_snr_sigmas", "BETA_SCHEDULES"],
+    "discrete": ["ModelSamplingDiscrete", "ModelSamplingDiscreteDistilled", "ModelSamplingDiscreteEDM"],
+    "continuous": ["ModelSamplingContinuousEDM", "ModelSamplingContinuousV"],
+    "cascade": ["StableCascadeSampling"],
+    "flow": ["ModelSamplingDiscreteFlow", "ModelSamplingFlux", "time_snr_shift", "flux_time_shift"],
+    "compose": ["model_sampling", "SCHEDULES", "PARAMETERIZATIONS"],
+    "schedulers": ["calculate_sigmas", "SCHEDULER_NAMES"],
+    "samplers": ["sample_euler", "sample_euler_ancestral", "sample_heun", "sample_dpmpp_2m", "sample_lcm"],
+    "interop": ["from_diffusers", "diffusers_sigmas"],
+}
+_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sched_nb' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
