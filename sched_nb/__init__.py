@@ -18,7 +18,7 @@ _PUBLIC = {
     "flow": ["ModelSamplingDiscreteFlow", "ModelSamplingFlux", "time_snr_shift", "flux_time_shift"],
     "compose": ["model_sampling", "SCHEDULES", "PARAMETERIZATIONS"],
     "schedulers": ["calculate_sigmas", "SCHEDULER_NAMES"],
-    "samplers": ["sample_euler", "sample_euler_ancestral", "sample_heun", "sample_dpmpp_2m", "sample_lcm"],
+    "samplers": ["sample_euler", "sample_euler_ancestral", "sample_heun", "sample_dpmpp_2m", "sample_lcm", "SAMPLERS", "sample", "Denoiser", "GaussianMixtureDenoiser", "prepare_latent", "finish_latent", "check_sigmas"],
     "interop": ["from_diffusers", "diffusers_sigmas"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
