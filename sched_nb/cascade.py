@@ -50,7 +50,7 @@ class StableCascadeSampling(ModelSamplingDiscrete):
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
         super(ModelSamplingDiscrete, self).__init__()   # skip the parent's beta schedule: it would be replaced
-        self.sigma_data = 1.0
+        self.sigma_data, self.zsnr = 1.0, False
         self.set_parameters({**self.setting_defaults, **settings_from_config(model_config)}["shift"])
 
     def set_parameters(self, shift:float=1.0, # log-SNR shift, > 0 (stage C: 2.0, stage B: 1.0)

@@ -195,3 +195,20 @@ def test_same_name_different_classes_get_distinct_names():
     assert getattr(compose, mine.__name__) is mine and compose.ModelSamplingFlux_EDM is registered
     back = pickle.loads(pickle.dumps(compose.combine(ModelSamplingFlux, EDM)()))
     assert type(back) is mine
+
+
+OWN = ["continuous_edm", "continuous_v", "stable_cascade", "discrete_flow", "flux"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("schedule", OWN)
+def test_conversions_do_not_synchronize(schedule):
+    ms = model_sampling(schedule).to("cuda")
+    x = torch.rand(8, device="cuda") * 0.9 + 0.05
+    ms.timestep(x); ms.sigma(x)   # warm up (lazy CUDA initialisation may synchronise once)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        ms.sigma(ms.timestep(x))
+        ms.calculate_denoised(x, torch.randn(8, 4, device="cuda"), torch.randn(8, 4, device="cuda"))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -126,3 +126,25 @@ def test_out_of_range_times_give_no_nan():
     ms = sched_nb.StableCascadeSampling({"shift": 2.0})
     s = ms.sigma(torch.tensor([-0.1, 0.0, 1.0]))
     assert torch.isfinite(s).all()
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=50, deadline=None)
+@given(t=st.floats(0.02, 0.98))
+def test_timestep_inverts_unshifted_sigma(t):
+    ms = sched_nb.StableCascadeSampling()
+    x = torch.tensor([t], dtype=torch.float64)
+    torch.testing.assert_close(ms.timestep(ms.sigma(x)), x, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(shift=st.floats(0.1, 10.0), t=st.floats(0.0, 1.0))
+def test_shift_scales_sigma_inside_the_clamp(shift, t):
+    base = sched_nb.StableCascadeSampling().sigma(torch.tensor([t], dtype=torch.float64))
+    got = sched_nb.StableCascadeSampling({"shift": shift}).sigma(torch.tensor([t], dtype=torch.float64))
+    lo, hi = math.sqrt(1e-4 / 0.9999), math.sqrt(0.9999 / 1e-4)
+    if lo * 1.001 < base.item() < hi / 1.001:
+        assert math.isclose(got.item(), min(max(shift * base.item(), lo), hi), rel_tol=1e-9)
+    assert lo * (1 - 1e-12) <= got.item() <= hi * (1 + 1e-12)

@@ -107,3 +107,23 @@ def test_set_parameters_validates_too():
 def test_percent_to_sigma_refuses_nan():
     with pytest.raises(ValueError, match="percent"):
         sched_nb.ModelSamplingContinuousEDM().percent_to_sigma(float("nan"))
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=50, deadline=None)
+@given(sigma=st.floats(1e-3, 1e3), cls=st.sampled_from(["ModelSamplingContinuousEDM", "ModelSamplingContinuousV"]))
+def test_sigma_inverts_timestep(sigma, cls):
+    ms = getattr(sched_nb, cls)()
+    s = torch.tensor([sigma], dtype=torch.float64)
+    torch.testing.assert_close(ms.sigma(ms.timestep(s)), s, rtol=1e-9, atol=0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(lo=st.floats(1e-4, 1.0), ratio=st.floats(1.01, 1e5), p=st.floats(1e-6, 1 - 1e-6))
+def test_percent_to_sigma_stays_in_range(lo, ratio, p):
+    ms = sched_nb.ModelSamplingContinuousEDM({"sigma_min": lo, "sigma_max": lo * ratio})
+    s = ms.percent_to_sigma(p)
+    assert ms.sigma_min.item() * (1 - 1e-9) <= s <= ms.sigma_max.item() * (1 + 1e-9)
+    assert s >= ms.percent_to_sigma(min(p + 1e-3, 1 - 1e-9)) * (1 - 1e-12)

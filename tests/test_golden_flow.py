@@ -125,3 +125,29 @@ def test_small_tables():
     ms = sched_nb.ModelSamplingDiscreteFlow()
     ms.set_parameters(shift=2.0, timesteps=4)
     torch.testing.assert_close(ms.sigmas, sched_nb.time_snr_shift(2.0, torch.tensor([0.25, 0.5, 0.75, 1.0])))
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=50, deadline=None)
+@given(shift=st.floats(0.05, 20.0), t=st.floats(1e-4, 1.0))
+def test_discrete_flow_timestep_of_unshifted_sigma_inverts(shift, t):
+    ms = sched_nb.ModelSamplingDiscreteFlow({"shift": 1.0})
+    x = torch.tensor([t], dtype=torch.float64)
+    torch.testing.assert_close(ms.sigma(ms.timestep(x)), x, rtol=1e-12, atol=0)
+    shifted = sched_nb.ModelSamplingDiscreteFlow({"shift": shift}).sigma(x * 1000)
+    assert 0.0 < shifted.item() <= 1.0 + 1e-12
+    # the shift scales the EDM noise level sigma / (1 - sigma) by `shift`
+    if t < 0.999:
+        edm = shifted / (1 - shifted)
+        torch.testing.assert_close(edm, shift * x / (1 - x), rtol=1e-9, atol=0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(mu=st.floats(-3.0, 3.0), p=st.floats(1e-6, 1 - 1e-6))
+def test_flux_percent_to_sigma_is_monotone_in_unit_interval(mu, p):
+    ms = sched_nb.ModelSamplingFlux({"shift": mu})
+    s = ms.percent_to_sigma(p)
+    assert 0.0 < s < 1.0
+    assert s >= ms.percent_to_sigma(min(p + 1e-3, 1 - 1e-9))
