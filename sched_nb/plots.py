@@ -10,9 +10,9 @@ import math
 import torch
 
 # %% auto #0
-__all__ = ['schedule_sigmas', 'normalized_t', 'is_flow', 'log_snr', 'alphas_cumprod', 'schedule_summary', 'plot_sigma',
+__all__ = ['ATLAS', 'schedule_sigmas', 'normalized_t', 'is_flow', 'log_snr', 'alphas_cumprod', 'schedule_summary', 'plot_sigma',
            'plot_log_snr', 'plot_alphas_cumprod', 'sigma_grid', 'parameterization_weights', 'plot_weights',
-           'step_times', 'plot_steps', 'plot_overview']
+           'step_times', 'plot_steps', 'plot_overview', 'atlas_models', 'plot_atlas']
 
 # %% ../nbs/12_plots.ipynb #d470dae2
 def schedule_sigmas(ms, # a model sampling: anything with a 1-D `sigmas` buffer, ascending
@@ -165,3 +165,45 @@ def plot_overview(models:dict, # {label: model sampling}
     if legend and models: axes[0].legend(fontsize=7)
     axes[0].figure.tight_layout()
     return axes[0].figure
+
+# %% ../nbs/12_plots.ipynb #be18a50d
+ATLAS = {  # label: (schedule name, settings, line style)
+    "discrete": ("discrete", {}, dict(color="C0", lw=2.5)),
+    "discrete, zsnr": ("discrete", {"zsnr": True}, dict(color="C0", ls="--")),
+    "discrete_distilled": ("discrete_distilled", {}, dict(color="C1", marker=".", markersize=4, ls="none")),
+    "discrete_edm": ("discrete_edm", {}, dict(color="C2", ls=":", lw=1.5)),
+    "continuous_edm": ("continuous_edm", {}, dict(color="C3", lw=2.5)),
+    "continuous_v": ("continuous_v", {}, dict(color="C4", ls=":", lw=1.5)),
+    "stable_cascade": ("stable_cascade", {}, dict(color="C5", lw=2)),
+    "stable_cascade, shift=2": ("stable_cascade", {"shift": 2.0}, dict(color="C5", ls="--")),
+    "discrete_flow": ("discrete_flow", {}, dict(color="C6", lw=2)),
+    "discrete_flow, shift=3": ("discrete_flow", {"shift": 3.0}, dict(color="C6", ls="--")),
+    "flux": ("flux", {}, dict(color="C7", lw=2)),
+}
+
+def atlas_models(entries:dict|None=None, # {label: (schedule name, settings, style)}; default `ATLAS`
+                ) -> dict:
+    "{label: model sampling} of the atlas entries, each with its schedule's default parameterization."
+    from sched_nb.compose import model_sampling
+    return {label: model_sampling(name, **settings) for label, (name, settings, _) in (entries or ATLAS).items()}
+
+# %% ../nbs/12_plots.ipynb #6753a87c
+def plot_atlas(models:dict|None=None, # {label: model sampling}; default `atlas_models()`
+               axes=None, # two Axes (sigma, log SNR); None: a new pyplot figure
+               styles:dict|None=None, # {label: line style}; default the styles of `ATLAS`
+              ):
+    "Sigma and log SNR against normalized time of every model sampling, legend on the right; return the Figure."
+    models = atlas_models() if models is None else models
+    styles = {label: e[2] for label, e in ATLAS.items()} if styles is None else styles
+    if axes is None:
+        import matplotlib.pyplot as plt
+        axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=72)[1]
+    for i, (label, ms) in enumerate(models.items()):
+        style = styles.get(label, dict(color=f"C{i % 10}"))
+        plot_sigma(ms, axes[0], label=label, **style); plot_log_snr(ms, axes[1], **style)
+    axes[0].set_title("sigma (log scale)"); axes[1].set_title("log SNR")
+    for ax in axes: ax.grid(alpha=0.3)
+    fig = axes[0].figure
+    fig.legend(loc="center right", fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.07, right=0.8, bottom=0.14, top=0.88, wspace=0.25)
+    return fig

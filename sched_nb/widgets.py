@@ -15,32 +15,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .betas import BETA_SCHEDULES
-from .continuous import ModelSamplingContinuousEDM, ModelSamplingContinuousV
-from .core import check_choice
-from .discrete import ModelSamplingDiscrete, ModelSamplingDiscreteDistilled, ModelSamplingDiscreteEDM
-from .flow import ModelSamplingDiscreteFlow, ModelSamplingFlux
-from .parameterizations import CONST, EDM, EPS, LCM, V_PREDICTION, X0
-from .plots import parameterization_weights, plot_log_snr, plot_sigma, plot_weights, schedule_summary
+from .compose import model_sampling
+from .plots import ATLAS, atlas_models, parameterization_weights, plot_atlas, plot_log_snr, plot_sigma, plot_weights, schedule_summary
 
 # %% auto #0
-__all__ = ['PARAMETERIZATION_CLASSES', 'combined', 'describe', 'readout_table', 'Explorer', 'DiscreteExplorer',
-           'explore_discrete', 'ContinuousExplorer', 'explore_continuous', 'FlowExplorer', 'explore_flow',
-           'ParameterizationExplorer', 'explore_parameterizations']
-
-# %% ../nbs/13_widgets.ipynb #3e428085
-PARAMETERIZATION_CLASSES = {"eps": EPS, "v_prediction": V_PREDICTION, "edm": EDM, "x0": X0, "const": CONST, "lcm": LCM}
-_COMBINED = {}
-
-def combined(schedule_cls:type, # a model sampling class
-             parameterization:str, # a name of PARAMETERIZATION_CLASSES
-            ) -> type:
-    "The class `schedule_cls` mixed with the named parameterization (made once, then reused)."
-    check_choice("parameterization", parameterization, tuple(PARAMETERIZATION_CLASSES))
-    key = (schedule_cls, parameterization)
-    if key not in _COMBINED:
-        p = PARAMETERIZATION_CLASSES[parameterization]
-        _COMBINED[key] = type(f"{schedule_cls.__name__}_{p.__name__}", (schedule_cls, p), {})
-    return _COMBINED[key]
+__all__ = ['describe', 'readout_table', 'Explorer', 'DiscreteExplorer', 'explore_discrete', 'ContinuousExplorer',
+           'explore_continuous', 'CascadeExplorer', 'explore_cascade', 'FlowExplorer', 'explore_flow',
+           'ParameterizationExplorer', 'explore_parameterizations', 'FamilyComparison', 'ExplorerApp', 'explorer_app']
 
 # %% ../nbs/13_widgets.ipynb #7a23a4e0
 def describe(ms) -> dict:
@@ -65,9 +46,12 @@ def readout_table(rows:list, # [(label, describe(ms) dict)], shown in this order
 # %% ../nbs/13_widgets.ipynb #fe17c22a
 def _png(fig, colors:int=64) -> bytes:
     "`fig` as a PNG quantized to `colors` colours (a few KB instead of tens)."
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
-    raw = io.BytesIO(); fig.savefig(raw, format="png")
-    out = io.BytesIO(); Image.open(raw).convert("RGB").quantize(colors=colors).save(out, format="PNG", optimize=True)
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    out = io.BytesIO(); rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 _STYLE = {"description_width": "120px"}
@@ -83,6 +67,8 @@ class Explorer:
     "Controls for one schedule family over a live plot of the starting, kept and current configurations, with a readout."
     title = "Schedule explorer"
     panels = ("sigma", "log_snr", "weights")
+    figsize = None  # default: 3.3 inches per panel by 2.8
+    buttons = True  # keep / clear / back-to-start buttons
     max_kept = 5
 
     def make_controls(self) -> dict: raise NotImplementedError  # {setting name: widget whose .value is the setting}
@@ -93,8 +79,9 @@ class Explorer:
         self.controls = self.make_controls()
         self.values = {k: c.value for k, c in self.controls.items()}
         self.kept, self.error, self._quiet = [], None, False
-        self.fig = Figure(figsize=(3.3 * len(self.panels), 2.8), dpi=72)
+        self.fig = Figure(figsize=self.figsize or (3.3 * len(self.panels), 2.8), dpi=72)
         self.axes = self.fig.subplots(1, len(self.panels), squeeze=False)[0]
+        self.fig.subplots_adjust(left=0.25 / len(self.panels), right=0.99, bottom=0.19, top=0.9, wspace=0.32)
         self._make_widget()
         self.update(**values, _draw=False)
         if self.error: raise ValueError(self.error)
@@ -173,7 +160,6 @@ def _draw(self:Explorer):
             for label, ms, style in self._curves(): f(ms, ax, label=label, gid=label, **style)
             ax.set_title(title, fontsize=10)
             if ax is self.axes[0]: ax.legend(fontsize=7)
-    self.fig.tight_layout()
 
 def _redraw(self:Explorer):
     "Redraw the panels into the image and refresh the readout."
@@ -195,7 +181,7 @@ def _make_widget(self:Explorer):
     buttons = [W.Button(description=d, layout=W.Layout(width="auto")) for d in ("Keep for comparison", "Clear kept", "Back to start")]
     for b, f in zip(buttons, (lambda _: self.keep(), lambda _: self.clear(), lambda _: self.update(**self.start))): b.on_click(f)
     grid = W.GridBox(list(self.controls.values()), layout=W.Layout(grid_template_columns="repeat(2, minmax(320px, 1fr))"))
-    self.widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), grid, W.HBox(buttons), self.image, self.readout])
+    self.widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), grid] + [W.HBox(buttons)] * self.buttons + [self.image, self.readout])
     self.widget.add_class("sched-nb-explorer")
 
 def _ipython_display_(self:Explorer):
@@ -209,8 +195,7 @@ Explorer._make_widget, Explorer._ipython_display_ = _make_widget, _ipython_displ
 class DiscreteExplorer(Explorer):
     "Discrete DDPM schedules: beta schedule, linear_start, linear_end, timesteps, zsnr, parameterization."
     title = "Discrete (DDPM) schedules"
-    schedules = {"discrete": ModelSamplingDiscrete, "discrete_distilled": ModelSamplingDiscreteDistilled,
-                 "discrete_edm": ModelSamplingDiscreteEDM}
+    schedules = ("discrete", "discrete_distilled", "discrete_edm")
 
     def make_controls(self):
         return {"schedule": _dropdown("schedule", self.schedules, "discrete"),
@@ -222,7 +207,7 @@ class DiscreteExplorer(Explorer):
                 "parameterization": _dropdown("parameterization", ("eps", "v_prediction", "edm", "x0", "lcm"), "eps")}
 
     def build(self, schedule, parameterization, **settings):
-        return combined(self.schedules[schedule], parameterization)(settings)
+        return model_sampling(schedule, parameterization, **settings)
 
 def explore_discrete(compare=({"zsnr": True},), **values) -> DiscreteExplorer:
     "An explorer of discrete DDPM schedules, keeping `compare` (default: zero terminal SNR) for comparison."
@@ -232,7 +217,7 @@ def explore_discrete(compare=({"zsnr": True},), **values) -> DiscreteExplorer:
 class ContinuousExplorer(Explorer):
     "Continuous EDM and V schedules: sigma_min, sigma_max, sigma_data, parameterization."
     title = "Continuous (EDM / V) schedules"
-    schedules = {"continuous_edm": ModelSamplingContinuousEDM, "continuous_v": ModelSamplingContinuousV}
+    schedules = ("continuous_edm", "continuous_v")
 
     def make_controls(self):
         return {"schedule": _dropdown("schedule", self.schedules, "continuous_edm"),
@@ -242,17 +227,33 @@ class ContinuousExplorer(Explorer):
                 "parameterization": _dropdown("parameterization", ("edm", "v_prediction", "eps", "x0"), "edm")}
 
     def build(self, schedule, parameterization, **settings):
-        return combined(self.schedules[schedule], parameterization)(settings)
+        return model_sampling(schedule, parameterization, **settings)
 
 def explore_continuous(compare=({"sigma_data": 0.5},), **values) -> ContinuousExplorer:
     "An explorer of continuous EDM / V schedules, keeping `compare` (default: sigma_data 0.5) for comparison."
     return ContinuousExplorer(compare=compare, **values)
 
+# %% ../nbs/13_widgets.ipynb #89992182
+class CascadeExplorer(Explorer):
+    "Stable Cascade's shifted cosine schedule: shift, parameterization."
+    title = "Stable Cascade (shifted cosine)"
+
+    def make_controls(self):
+        return {"shift": _log_slider("shift", 1.0, -1, 1),
+                "parameterization": _dropdown("parameterization", ("eps", "v_prediction", "x0"), "eps")}
+
+    def build(self, shift, parameterization):
+        return model_sampling("stable_cascade", parameterization, shift=shift)
+
+def explore_cascade(compare=({"shift": 2.0},), **values) -> CascadeExplorer:
+    "An explorer of Stable Cascade's schedule, keeping `compare` (default: stage C's shift 2) for comparison."
+    return CascadeExplorer(compare=compare, **values)
+
 # %% ../nbs/13_widgets.ipynb #f2d42976
 class FlowExplorer(Explorer):
     "Rectified-flow schedules (SD3's discrete_flow, Flux): shift, multiplier (discrete_flow only)."
     title = "Flow matching (SD3 / Flux)"
-    schedules = {"discrete_flow": ModelSamplingDiscreteFlow, "flux": ModelSamplingFlux}
+    schedules = ("discrete_flow", "flux")
 
     def make_controls(self):
         return {"schedule": _dropdown("schedule", self.schedules, "discrete_flow"),
@@ -262,7 +263,7 @@ class FlowExplorer(Explorer):
 
     def build(self, schedule, parameterization, shift, multiplier):
         settings = {"shift": shift} if schedule == "flux" else {"shift": shift, "multiplier": multiplier}
-        return combined(self.schedules[schedule], parameterization)(settings)
+        return model_sampling(schedule, parameterization, **settings)
 
 def explore_flow(compare=({"shift": 3.0},), **values) -> FlowExplorer:
     "An explorer of flow-matching schedules, keeping `compare` (default: SD3's shift 3) for comparison."
@@ -279,7 +280,7 @@ class ParameterizationExplorer(Explorer):
                 "sigma_data": _slider("sigma_data", 1.0, 0.1, 2.0, 0.05)}
 
     def build(self, parameterization, sigma_data):
-        return combined(ModelSamplingContinuousEDM, parameterization)({"sigma_min": 0.01, "sigma_max": 100.0, "sigma_data": sigma_data})
+        return model_sampling("continuous_edm", parameterization, sigma_min=0.01, sigma_max=100.0, sigma_data=sigma_data)
 
     def readout_html(self) -> str:
         "The weights of each configuration at sigma = 0.1, 1 and 10, as HTML."
@@ -293,3 +294,41 @@ class ParameterizationExplorer(Explorer):
 def explore_parameterizations(compare=({"parameterization": "v_prediction"},), **values) -> ParameterizationExplorer:
     "An explorer of parameterization weights, keeping `compare` (default: V_PREDICTION) for comparison."
     return ParameterizationExplorer(compare=compare, **values)
+
+# %% ../nbs/13_widgets.ipynb #83e9a4f6
+class FamilyComparison(Explorer):
+    "Every model sampling of the atlas, one checkbox each: sigma and log SNR of the chosen ones, and their readouts."
+    title = "Every schedule family at its defaults"
+    panels, figsize, buttons = ("sigma", "log_snr"), (9.5, 3.3), False
+
+    def make_controls(self):
+        self.models = atlas_models()
+        return {label: W.Checkbox(value=True, description=label, indent=False) for label in self.models}
+
+    def build(self, **shown): return {label: self.models[label] for label, on in shown.items() if on}
+
+    def _draw(self):
+        for ax in self.axes: ax.clear()
+        self.fig.legends.clear()
+        plot_atlas(self.model, axes=self.axes)
+
+    def readout_html(self) -> str:
+        return readout_table([(label, describe(ms)) for label, ms in self.model.items()], self.error)
+
+# %% ../nbs/13_widgets.ipynb #167d4726
+class ExplorerApp:
+    "Tabs holding the family comparison and one explorer per schedule family."
+    def __init__(self):
+        self.explorers = {"Compare families": FamilyComparison(), "Discrete (DDPM)": explore_discrete(),
+                          "Continuous (EDM / V)": explore_continuous(), "Stable Cascade": explore_cascade(),
+                          "Flow (SD3 / Flux)": explore_flow(), "Parameterizations": explore_parameterizations()}
+        self.widget = W.Tab(children=[e.widget for e in self.explorers.values()], titles=list(self.explorers))
+        self.widget.add_class("sched-nb-app")
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+def explorer_app() -> ExplorerApp:
+    "The explorer app: a tab per schedule family plus a tab comparing them all."
+    return ExplorerApp()
