@@ -5,7 +5,10 @@
 # %% ../nbs/03_discrete.ipynb #846e6721
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 from .betas import (alphas_cumprod_from_betas, make_beta_schedule, rescale_zero_terminal_snr_sigmas,
                             sigmas_from_alphas_cumprod)
@@ -57,18 +60,15 @@ def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
                   x:torch.Tensor, # values to look up, any shape
                  ) -> torch.Tensor:
     "Index of the entry of `grid` nearest to each `x`: argmin |x - grid|, ties to the lowest index, by binary search."
-    x = x.to(grid.dtype)
-    flat = x.reshape(-1).contiguous()
-    last = len(grid) - 1
-    hi = torch.searchsorted(grid, flat).clamp_(max=last)
-    lo = (hi - 1).clamp_(min=0)
-    # with repeated entries argmin answers the first of equal values
-    hi = torch.searchsorted(grid, grid[hi])
-    lo = torch.searchsorted(grid, grid[lo])
-    d_lo, d_hi = (flat - grid[lo]).abs(), (flat - grid[hi]).abs()
-    # ties go low, as argmin's do, except the tie of two infinite distances: x = +inf belongs at the top
-    take_lo = (d_lo < d_hi) | ((d_lo == d_hi) & (flat <= grid[hi]))
-    return torch.where(take_lo, lo, hi).reshape(x.shape)
+    dtype = torch.promote_types(grid.dtype, x.dtype)
+    grid, flat = grid.to(dtype), x.to(dtype).reshape(-1)
+    below = F.pad(grid, (1, 0), value=-math.inf)   # below[k] = grid[k - 1]; -inf under the first entry
+    above = torch.cat([grid, grid[-1:]])          # above[k] = grid[k]; the last entry again over the top
+    k = torch.searchsorted(grid, flat)            # the slot of x: below[k] < x <= grid[k]
+    k.add_(flat - below[k] <= above[k] - flat, alpha=-1)   # step down when the entry below is as near or nearer
+    # argmin answers the first of equal entries: the first index holding above[k]'s value
+    if flat.numel() > len(grid): return torch.searchsorted(grid, above)[k].reshape(x.shape)
+    return torch.searchsorted(grid, above[k]).reshape(x.shape)
 
 # %% ../nbs/03_discrete.ipynb #b3b6a84a
 @torch.no_grad()
@@ -84,13 +84,11 @@ def _interp_log_sigma(log_sigmas:torch.Tensor, index:torch.Tensor) -> torch.Tens
     "exp of log_sigmas interpolated linearly at fractional `index` (clamped to the table; NaN stays NaN)."
     log_sigmas = log_sigmas.to(index.dtype)
     nan = index.isnan()
-    t = torch.where(nan, 0.0, index).clamp(0, len(log_sigmas) - 1)
-    low = t.floor()
-    w = t - low
-    low = low.long()
-    high = t.ceil().long()
-    log_sigma = (1 - w) * log_sigmas[low] + w * log_sigmas[high]
-    return torch.where(nan, index, log_sigma).exp()
+    t = torch.where(nan, 0.0, index).clamp_(0, len(log_sigmas) - 1)
+    low = t.long()   # floor, as t >= 0
+    following = torch.cat([log_sigmas[1:], log_sigmas[-1:]])
+    log_sigma = torch.lerp(log_sigmas[low], following[low], t.frac())
+    return torch.where(nan, index, log_sigma).exp_()
 
 @torch.no_grad()
 def _discrete_sigma(self, timestep):

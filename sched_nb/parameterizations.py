@@ -17,15 +17,18 @@ def _prepare(sigma, *tensors):
     "Broadcast `sigma` against the first tensor and bring everything to a common float dtype of at least float32."
     ref = tensors[0]
     dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
-    sigma = broadcast_sigma(sigma, ref).to(device=ref.device, dtype=dtype)
-    return sigma, [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+    if isinstance(sigma, torch.Tensor) and sigma.ndim == 1 and ref.ndim > 1: sigma = sigma.view(-1, *(1,) * (ref.ndim - 1))
+    else: sigma = broadcast_sigma(sigma, ref)
+    return sigma.to(device=ref.device, dtype=dtype), [t if t.dtype == dtype else t.to(dtype) for t in tensors]
 
 def _combine(c_skip, x:torch.Tensor, c_out, out:torch.Tensor) -> torch.Tensor:
-    "`c_skip * x + c_out * out`, with the scalar cases 1 and 0 of `c_skip` done in one pass."
+    "`c_skip * x + c_out * out` in as few passes over memory, and as few new buffers, as the coefficients allow."
     if isinstance(c_skip, (int, float)):
         if c_skip == 1: return torch.addcmul(x, out, c_out) if isinstance(c_out, torch.Tensor) else x + c_out * out
         if c_skip == 0: return out * c_out if not (isinstance(c_out, (int, float)) and c_out == 1) else out
-    return torch.addcmul(x * c_skip, out, c_out)
+    result = torch.mul(x, c_skip)   # the one new buffer
+    if result.shape != out.shape: return torch.addcmul(result, out, c_out)   # out broadcasts wider: no room in place
+    return result.addcmul_(out, c_out) if isinstance(c_out, torch.Tensor) else result.add_(out, alpha=c_out)
 
 # %% ../nbs/01_parameterizations.ipynb #a2c2c2f5
 class EPS:
@@ -39,6 +42,7 @@ class EPS:
     def c_skip(self, sigma): return 1.0
     def c_out(self, sigma): return -sigma
     def c_in(self, sigma): return (sigma * sigma + self.sigma_data ** 2).rsqrt()
+    def c_skip_out(self, sigma): return self.c_skip(sigma), self.c_out(sigma)
 
     def calculate_input(self, sigma, noise:torch.Tensor) -> torch.Tensor:
         "The network's input: the noisy latent scaled by c_in."
@@ -48,7 +52,8 @@ class EPS:
     def calculate_denoised(self, sigma, model_output:torch.Tensor, model_input:torch.Tensor) -> torch.Tensor:
         "The denoised latent: c_skip * model_input + c_out * model_output."
         s, (out, x) = _prepare(sigma, model_output, model_input)
-        return _combine(self.c_skip(s), x, self.c_out(s), out).to(model_input.dtype)
+        c_skip, c_out = self.c_skip_out(s)
+        return _combine(c_skip, x, c_out, out).to(model_input.dtype)
 
     def noise_scaling(self, sigma, noise:torch.Tensor, latent_image:torch.Tensor, max_denoise:bool=False) -> torch.Tensor:
         "The starting latent: latent_image + sigma * noise (sqrt(1 + sigma^2) * noise with max_denoise)."
@@ -63,13 +68,20 @@ class EPS:
 # %% ../nbs/01_parameterizations.ipynb #fdfa3a2b
 class V_PREDICTION(EPS):
     "The network predicts the velocity v (Salimans & Ho 2022): SD 2.x 768-v and zero-terminal-SNR models."
-    def c_skip(self, sigma): return self.sigma_data ** 2 / (sigma * sigma + self.sigma_data ** 2)
-    def c_out(self, sigma): return -sigma * self.sigma_data * (sigma * sigma + self.sigma_data ** 2).rsqrt()
+    out_sign = -1.0   # the sign of c_out
+
+    def c_skip_out(self, sigma):
+        "c_skip and c_out together, sharing q = sigma^2 + sigma_data^2."
+        sd2 = self.sigma_data ** 2
+        q = sigma * sigma + sd2
+        return sd2 / q, sigma * (q.rsqrt() * (self.out_sign * self.sigma_data))
+    def c_skip(self, sigma): return self.c_skip_out(sigma)[0]
+    def c_out(self, sigma): return self.c_skip_out(sigma)[1]
 
 # %% ../nbs/01_parameterizations.ipynb #3b6d622d
 class EDM(V_PREDICTION):
     "Karras et al. (2022) preconditioning: D = c_skip x + c_out F with c_out = +sigma sigma_data / sqrt(sigma^2 + sigma_data^2)."
-    def c_out(self, sigma): return sigma * self.sigma_data * (sigma * sigma + self.sigma_data ** 2).rsqrt()
+    out_sign = 1.0
 
 # %% ../nbs/01_parameterizations.ipynb #c0ce023c
 class X0(EPS):
@@ -129,4 +141,4 @@ class LCM(EPS):
         "The LCM boundary-condition blend of the EPS estimate and the input."
         s, (out, x) = _prepare(sigma, model_output, model_input)
         skip, c = self._lcm_weights(s)
-        return torch.addcmul(x * (skip + c), out, -s * c).to(model_input.dtype)
+        return _combine(skip + c, x, -s * c, out).to(model_input.dtype)
