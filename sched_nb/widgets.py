@@ -176,7 +176,7 @@ Explorer._curves, Explorer._draw, Explorer.redraw, Explorer.readout_html = _curv
 
 # %% ../nbs/13_widgets.ipynb #612c1ce9
 def _make_widget(self:Explorer):
-    self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+    self.image = W.Image(format="png", layout=W.Layout(max_width="100%", align_self="flex-start"))  # never stretched
     self.readout = W.HTML()
     buttons = [W.Button(description=d, layout=W.Layout(width="auto")) for d in ("Keep for comparison", "Clear kept", "Back to start")]
     for b, f in zip(buttons, (lambda _: self.keep(), lambda _: self.clear(), lambda _: self.update(**self.start))): b.on_click(f)
@@ -201,9 +201,9 @@ class DiscreteExplorer(Explorer):
         return {"schedule": _dropdown("schedule", self.schedules, "discrete"),
                 "beta_schedule": _dropdown("beta_schedule", BETA_SCHEDULES, "linear"),
                 "linear_start": _log_slider("linear_start", 0.00085, -5, -2, ".2e"),
-                "linear_end": _log_slider("linear_end", 0.012, -3, -0.5, ".2e"),
+                "linear_end": _log_slider("linear_end", 0.012, -3, -1, ".2e"),
                 "timesteps": _slider("timesteps", 1000, 50, 2000, 50, W.IntSlider),
-                "zsnr": W.Checkbox(value=False, description="zsnr (zero terminal SNR)", style=_STYLE),
+                "zsnr": W.Checkbox(value=False, description="zsnr", style=_STYLE),
                 "parameterization": _dropdown("parameterization", ("eps", "v_prediction", "edm", "x0", "lcm"), "eps")}
 
     def build(self, schedule, parameterization, **settings):
@@ -319,9 +319,9 @@ class FamilyComparison(Explorer):
 class ExplorerApp:
     "Tabs holding the family comparison and one explorer per schedule family."
     def __init__(self):
-        self.explorers = {"Compare families": FamilyComparison(), "Discrete (DDPM)": explore_discrete(),
-                          "Continuous (EDM / V)": explore_continuous(), "Stable Cascade": explore_cascade(),
-                          "Flow (SD3 / Flux)": explore_flow(), "Parameterizations": explore_parameterizations()}
+        self.explorers = {"All families": FamilyComparison(), "Discrete": explore_discrete(),
+                          "Continuous": explore_continuous(), "Stable Cascade": explore_cascade(),
+                          "Flow": explore_flow(), "Parameterizations": explore_parameterizations()}
         self.widget = W.Tab(children=[e.widget for e in self.explorers.values()], titles=list(self.explorers))
         self.widget.add_class("sched-nb-app")
 
