@@ -17,7 +17,7 @@ _PUBLIC = {
     "cascade": ["StableCascadeSampling"],
     "flow": ["ModelSamplingDiscreteFlow", "ModelSamplingFlux", "time_snr_shift", "flux_time_shift"],
     "compose": ["model_sampling", "SCHEDULES", "PARAMETERIZATIONS"],
-    "schedulers": ["calculate_sigmas", "SCHEDULER_NAMES"],
+    "schedulers": ["calculate_sigmas", "SCHEDULER_NAMES", "SCHEDULERS"],
     "samplers": ["sample_euler", "sample_euler_ancestral", "sample_heun", "sample_dpmpp_2m", "sample_lcm", "SAMPLERS", "sample", "Denoiser", "GaussianMixtureDenoiser", "prepare_latent", "finish_latent", "check_sigmas"],
     "interop": ["from_diffusers", "diffusers_sigmas"],
     "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary"],
