@@ -12,7 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['settings_from_config', 'check_number', 'check_int', 'check_choice', 'check_percent', 'broadcast_sigma',
-           'compute_dtype', 'result_dtype', 'ScheduleBase', 'default_device']
+           'compute_dtype', 'result_dtype', 'wide', 'check_sigma_table', 'ScheduleBase', 'check_noise_levels',
+           'default_device']
 
 # %% ../nbs/00_core.ipynb #04f6cd26
 def settings_from_config(model_config=None, # None, an object with `sampling_settings`, or a dict
@@ -100,10 +101,11 @@ def broadcast_sigma(sigma:torch.Tensor, # noise levels: a scalar, shape [B], or 
                    ) -> torch.Tensor:
     "`sigma` reshaped to `[B, 1, ..., 1]` with `like.ndim` dimensions."
     if not isinstance(sigma, torch.Tensor): sigma = torch.as_tensor(sigma, device=like.device)
-    if sigma.ndim == 0 or (sigma.ndim == like.ndim and all(s == 1 for s in sigma.shape[1:])): return sigma
-    if any(s != 1 for s in sigma.shape[1:]) or like.ndim == 0:
-        raise ValueError(f"sigma must be a scalar, shape [B] or [B, 1, ..., 1] for an input of shape "
-                         f"{tuple(like.shape)}; got shape {tuple(sigma.shape)}")
+    if sigma.ndim == 0: return sigma
+    if any(s != 1 for s in sigma.shape[1:]) or like.ndim == 0 or sigma.shape[0] not in (1, like.shape[0]):
+        raise ValueError(f"sigma must be a scalar, shape [B] or [B, 1, ..., 1] with B = 1 or {like.shape[0] if like.ndim else 'the batch size'} "
+                         f"for an input of shape {tuple(like.shape)}; got shape {tuple(sigma.shape)}")
+    if sigma.ndim == like.ndim: return sigma
     return sigma.reshape(sigma.shape[:1] + (1,) * (like.ndim - 1))
 
 # %% ../nbs/00_core.ipynb #10659869
@@ -115,7 +117,28 @@ def result_dtype(t:torch.Tensor) -> torch.dtype:
     "The dtype a result should come back in for input `t`: its own if floating point, else float32."
     return t.dtype if t.is_floating_point() else torch.float32
 
+# %% ../nbs/00_core.ipynb #e9055ba4
+def wide(x:torch.Tensor) -> torch.Tensor:
+    "`x` in float64, or float32 on a device without float64 (MPS)."
+    return x.to(torch.float32 if x.device.type == "mps" else torch.float64)
+
 # %% ../nbs/00_core.ipynb #54def5ba
+def check_sigma_table(sigmas:torch.Tensor, # a schedule's table of noise levels
+                      source:str, # subject of the message, e.g. "the settings of X give"
+                     ):
+    "Refuse a sigma table that is not 1-D, is empty, holds NaN, infinities or negative values, or decreases."
+    if sigmas.ndim != 1 or sigmas.numel() == 0:
+        raise ValueError(f"{source} a sigma table of shape {tuple(sigmas.shape)}; it must be 1-D and non-empty")
+    s = sigmas.detach().cpu()
+    for bad, what in ((s.isnan(), "NaN"), (s.isinf(), "an infinite sigma (beyond float32)"), (s < 0, "a negative sigma"),
+                      (torch.cat([s[1:] < s[:-1], torch.zeros(1, dtype=torch.bool)]), "a decreasing step")):
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            raise ValueError(f"{source} a sigma table with {what}: sigmas[{i}] = {s[i].item()!r}"
+                             + (f" > sigmas[{i + 1}] = {s[i + 1].item()!r}" if what == "a decreasing step" else "")
+                             + "; every sigma must be a finite float32 number >= 0, in non-decreasing order")
+    return sigmas
+
 def _keep_float_dtype(fn):
     "Wrap a `Module._apply` function so floating tensors change device but never dtype."
     def apply(t):
@@ -131,8 +154,29 @@ class ScheduleBase(torch.nn.Module):
     def set_sigmas(self, sigmas:torch.Tensor):
         "Register `sigmas` and `log_sigmas` as float32 buffers (log taken in the input's precision)."
         sigmas = torch.as_tensor(sigmas)
+        check_sigma_table(sigmas.float(), f"the settings of {self._settings_text()} give")
         self.register_buffer("sigmas", sigmas.float())
         self.register_buffer("log_sigmas", sigmas.log().float())
+
+    def _settings_text(self) -> str:
+        "`ClassName(setting=value, ...)` for the settings of `setting_defaults` already stored on the instance."
+        names = getattr(type(self), "setting_defaults", None) or {}
+        return f"{type(self).__name__}({', '.join(f'{k}={self.__dict__[k]!r}' for k in names if k in self.__dict__)})"
+
+    table_from_settings = False   # True where timestep/sigma are computed from the settings, not read from the table
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        "Refuse a loaded sigma table that is broken, or that contradicts the settings the conversions use."
+        new = state_dict.get(prefix + "sigmas")
+        if isinstance(new, torch.Tensor) and "sigmas" in self._buffers:
+            check_sigma_table(new.float(), f"the state dict loaded into {self._settings_text()} holds")
+            old = self.sigmas.detach().cpu()
+            if self.table_from_settings and new.shape == old.shape and not torch.allclose(new.detach().cpu().float(), old, rtol=1e-5, atol=0):
+                i = int((new.detach().cpu().float() - old).abs().argmax())
+                raise ValueError(f"the state dict's sigmas were built with other settings than {self._settings_text()} "
+                                 f"(sigmas[{i}] = {new[i].item()!r}, these settings give {old[i].item()!r}); "
+                                 "build the model sampling with the settings it was saved with, then load")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def sigma_min(self) -> torch.Tensor: return self.sigmas[0]
@@ -144,6 +188,19 @@ class ScheduleBase(torch.nn.Module):
         if not isinstance(x, torch.Tensor): x = torch.as_tensor(x, dtype=torch.float32)
         out_dtype, out_device = result_dtype(x), x.device
         return x.to(device=self.sigmas.device, dtype=compute_dtype(x)), out_dtype, out_device
+
+# %% ../nbs/00_core.ipynb #c74adf53
+def check_noise_levels(name:str, # the argument's name, for the message
+                       x:torch.Tensor, # the values to check
+                      ) -> torch.Tensor:
+    "`x`, or a `ValueError` if it holds NaN or negative values: only for CPU tensors outside torch.compile (no device sync)."
+    if x.device.type != "cpu" or x.numel() == 0 or torch.compiler.is_compiling(): return x
+    bad = ~(x >= 0)
+    if bad.any():
+        flat = x.reshape(-1)
+        i = int(bad.reshape(-1).nonzero()[0])
+        raise ValueError(f"{name} must be a noise level >= 0, got {flat[i].item()!r} (at flat index {i} of shape {tuple(x.shape)})")
+    return x
 
 # %% ../nbs/00_core.ipynb #67dc4c27
 def default_device() -> torch.device:
