@@ -1,0 +1,225 @@
+"""sched_nb.widgets headless: every explorer driven through update(**values) and through its controls, with
+values other than the defaults, checked against the schedules built directly and against the formulas."""
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from sched_nb import (ModelSamplingContinuousV, ModelSamplingDiscrete, ModelSamplingDiscreteFlow, ModelSamplingFlux,
+                      StableCascadeSampling)
+from sched_nb.plots import ATLAS
+from sched_nb.widgets import (CascadeExplorer, ContinuousExplorer, DiscreteExplorer, FamilyComparison, FlowExplorer,
+                              ParameterizationExplorer, describe, explore_cascade, explore_continuous, explore_discrete,
+                              explore_flow, explore_parameterizations, explorer_app)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def line(ex, gid, panel=0):
+    found = [l for l in ex.axes[panel].get_lines() if l.get_gid() == gid]
+    assert found, f"no line {gid!r} in panel {panel}"
+    return torch.as_tensor(found[0].get_xdata(), dtype=torch.float64), torch.as_tensor(found[0].get_ydata(), dtype=torch.float64)
+
+
+def fmt(v): return f"{v:.4g}"
+
+
+def assert_readout(ex, sigma_min, sigma_max, terminal_snr):
+    d = describe(ex.model)
+    assert d["sigma_min"] == pytest.approx(sigma_min, rel=1e-5)
+    assert d["sigma_max"] == pytest.approx(sigma_max, rel=1e-5)
+    assert d["terminal_snr"] == pytest.approx(terminal_snr, rel=1e-4, abs=1e-300)
+    first_row = ex.readout.value.split("<tr>")[2]  # header, then the current configuration
+    assert "current" in first_row
+    for v in (d["sigma_min"], d["sigma_max"], d["terminal_snr"]): assert fmt(v) in first_row
+
+
+def png_size(data: bytes):
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_discrete_update_matches_the_ddpm_formulas():
+    ex = explore_discrete()
+    start_png = ex.image.value
+    ex.update(linear_start=0.0005, linear_end=0.03, timesteps=400, parameterization="v_prediction")
+    betas = torch.linspace(0.0005 ** 0.5, 0.03 ** 0.5, 400, dtype=torch.float64) ** 2
+    abar = torch.cumprod(1 - betas, 0)
+    sigmas = ((1 - abar) / abar).sqrt()
+    assert_readout(ex, sigmas[0].item(), sigmas[-1].item(), (abar[-1] / (1 - abar[-1])).item())
+    t, y = line(ex, "current")
+    torch.testing.assert_close(y, sigmas, rtol=1e-5, atol=0)
+    torch.testing.assert_close(t, torch.linspace(0, 1, 400, dtype=torch.float64))
+    _, snr = line(ex, "current", panel=1)
+    torch.testing.assert_close(snr, torch.log(abar / (1 - abar)), rtol=1e-4, atol=1e-4)
+    # v-prediction's weights with sigma_data 1: c_skip = 1 / (sigma^2 + 1)
+    s, skip = line(ex, "current c_skip", panel=2)
+    torch.testing.assert_close(skip, 1 / (s ** 2 + 1))
+    # the start curve did not move, the picture did
+    _, y0 = line(ex, "start")
+    torch.testing.assert_close(y0, ModelSamplingDiscrete().sigmas.double())
+    assert ex.image.value != start_png and png_size(ex.image.value)[0] > 500
+    assert ex.controls["timesteps"].value == 400 and ex.controls["parameterization"].value == "v_prediction"
+
+
+def test_discrete_zsnr_and_cosine_against_the_class():
+    ex = DiscreteExplorer(compare=())
+    ex.update(beta_schedule="cosine", zsnr=True, timesteps=800)
+    direct = ModelSamplingDiscrete({"beta_schedule": "cosine", "timesteps": 800}, zsnr=True)
+    s = direct.sigmas.double()
+    assert_readout(ex, s[0].item(), s[-1].item(), 1 / s[-1].item() ** 2)
+    torch.testing.assert_close(line(ex, "current")[1], s)
+
+
+def test_a_control_change_goes_through_update():
+    ex = DiscreteExplorer(compare=())
+    calls = []
+    original = ex.update
+    ex.update = lambda **v: (calls.append(v), original(**v))[1]
+    ex.controls["timesteps"].value = 300  # what the slider does in a browser
+    ex.controls["zsnr"].value = True
+    assert calls == [{"timesteps": 300}, {"zsnr": True}]
+    assert len(ex.model.sigmas) == 300 and ex.values["zsnr"] is True
+    direct = ModelSamplingDiscrete({"timesteps": 300}, zsnr=True)
+    assert_readout(ex, direct.sigmas[0].item(), direct.sigmas[-1].item(), 1 / direct.sigmas[-1].item() ** 2)
+
+
+def test_errors_are_shown_and_the_last_good_schedule_kept():
+    ex = ContinuousExplorer(compare=())
+    ex.update(sigma_max=50.0)
+    ex.update(sigma_min=0.9, sigma_max=0.5)
+    assert "sigma_min must be < sigma_max" in ex.error and "sigma_min must be &lt; sigma_max" in ex.readout.value
+    assert describe(ex.model)["sigma_max"] == pytest.approx(50.0)
+    ex.update(sigma_max=5.0)
+    assert ex.error is None and describe(ex.model)["sigma_max"] == pytest.approx(5.0)
+    with pytest.raises(TypeError, match="has no setting 'shift'"):
+        ex.update(shift=2.0)
+
+
+def test_continuous_v_against_the_class_and_atan_time():
+    ex = explore_continuous()
+    ex.update(schedule="continuous_v", sigma_min=0.01, sigma_max=300.0, sigma_data=0.7, parameterization="edm")
+    direct = ModelSamplingContinuousV({"sigma_min": 0.01, "sigma_max": 300.0, "sigma_data": 0.7})
+    assert_readout(ex, 0.01, 300.0, 1 / 300.0 ** 2)
+    torch.testing.assert_close(line(ex, "current")[1], direct.sigmas.double())
+    assert describe(ex.model)["timestep_max"] == pytest.approx(2 / math.pi * math.atan(300.0), rel=1e-6)
+    s, out = line(ex, "current |c_out|", panel=2)  # EDM: sigma sigma_data / sqrt(sigma^2 + sigma_data^2)
+    torch.testing.assert_close(out, s * 0.7 / (s ** 2 + 0.49).sqrt())
+
+
+def test_cascade_shift():
+    ex = explore_cascade()
+    ex.update(shift=3.0)
+    direct = StableCascadeSampling({"shift": 3.0})
+    torch.testing.assert_close(line(ex, "current")[1], direct.sigmas.double())
+    # away from the clamps, the shift multiplies sigma
+    _, base = line(ex, "start")
+    mid = slice(2000, 8000)
+    torch.testing.assert_close(line(ex, "current")[1][mid], 3.0 * base[mid], rtol=1e-4, atol=0)
+    assert_readout(ex, direct.sigmas[0].item(), direct.sigmas[-1].item(), 1 / direct.sigmas[-1].item() ** 2)
+
+
+def test_flow_shift_multiplier_and_flux():
+    ex = explore_flow()
+    ex.update(shift=2.5, multiplier=1.0)
+    t = torch.arange(1, 1001, dtype=torch.float64) / 1000
+    torch.testing.assert_close(line(ex, "current")[1], 2.5 * t / (1 + 1.5 * t), rtol=1e-6, atol=0)
+    assert_readout(ex, 2.5e-3 / (1 + 1.5e-3), 1.0, 0.0)
+    assert describe(ex.model)["timestep_max"] == pytest.approx(1.0)
+    ex.update(multiplier=1000.0)
+    assert describe(ex.model)["timestep_max"] == pytest.approx(1000.0)
+    torch.testing.assert_close(ex.model.sigmas, ModelSamplingDiscreteFlow({"shift": 2.5}).sigmas)
+    ex.update(schedule="flux", shift=0.3)
+    direct = ModelSamplingFlux({"shift": 0.3})
+    torch.testing.assert_close(line(ex, "current")[1], direct.sigmas.double())
+    assert describe(ex.model)["sigma_min"] == pytest.approx(math.exp(0.3) / (math.exp(0.3) + 9999), rel=1e-5)
+
+
+def test_parameterization_explorer_readout_values():
+    ex = explore_parameterizations()
+    ex.update(parameterization="v_prediction", sigma_data=0.5)
+    cells = ex.readout.value.split("<tr>")[2]
+    # V_PREDICTION, sigma_data 0.5, at sigma = 1: c_skip 0.2, |c_out| 0.5 / sqrt(1.25), c_in 1 / sqrt(1.25)
+    for v in (0.2, 0.5 / math.sqrt(1.25), 1 / math.sqrt(1.25)): assert fmt(v) in cells
+    ex.update(parameterization="const")
+    s, c_in = line(ex, "current c_in")
+    torch.testing.assert_close(c_in, torch.ones_like(s))
+
+
+def test_keep_clear_and_back_to_start_buttons():
+    ex = FlowExplorer(compare=())
+    ex.update(shift=4.0)
+    keep, clear, back = ex.widget.children[2].children
+    keep.click()
+    assert [label for label, _ in ex.kept] == ["shift=4"]
+    _, kept = line(ex, "shift=4")
+    ex.update(shift=2.0)
+    torch.testing.assert_close(kept, ModelSamplingDiscreteFlow({"shift": 4.0}).sigmas.double())
+    assert "shift=4" in ex.readout.value
+    ex.keep(shift=0.5)
+    assert [label for label, _ in ex.kept] == ["shift=4", "shift=0.5"]
+    clear.click()
+    assert ex.kept == [] and not [l for l in ex.axes[0].get_lines() if l.get_gid() == "shift=4"]
+    back.click()
+    assert ex.values == ex.start and ex.controls["shift"].value == 1.0
+    for _ in range(ex.max_kept + 2): ex.keep()
+    assert len(ex.kept) == ex.max_kept
+
+
+def test_family_comparison_checkboxes():
+    fc = FamilyComparison()
+    assert [l.get_label() for l in fc.axes[0].get_lines()] == list(ATLAS)
+    fc.controls["flux"].value = False
+    fc.update(**{"discrete_flow, shift=3": False, "continuous_edm": False})
+    labels = [l.get_label() for l in fc.axes[0].get_lines()]
+    assert "flux" not in labels and "continuous_edm" not in labels and "discrete, zsnr" in labels
+    assert "flux" not in fc.readout.value
+    zsnr = ModelSamplingDiscrete(zsnr=True).sigmas[-1].item()
+    assert fmt(zsnr) in fc.readout.value and fmt(1 / zsnr ** 2) in fc.readout.value
+    assert len(fc.fig.legends) == 1
+
+
+def test_explorer_app_and_static_picture():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+    app = explorer_app()
+    assert list(app.widget.titles) == list(app.explorers) and len(app.explorers) == 6
+    assert all("sched-nb-explorer" in e.widget._dom_classes for e in app.explorers.values())
+    InteractiveShell.instance()
+    ex = explore_discrete()
+    with capture_output() as cap:
+        ex._ipython_display_()
+    kinds = [list(o.data) for o in cap.outputs]
+    assert "image/png" in kinds[0], "a static picture comes first, for readers without a kernel"
+    assert "application/vnd.jupyter.widget-view+json" in kinds[1]
+
+
+def test_import_sched_nb_stays_light():
+    code = ("import sys, sched_nb; heavy = [m for m in ('matplotlib', 'ipywidgets', 'sched_nb.plots', 'sched_nb.widgets', "
+            "'sched_nb.cli') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+NOTEBOOKS = sorted((ROOT / "nbs").glob("*.ipynb")) + [ROOT / "sched_nb" / "explorer.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_widget_state_in_notebooks(path):
+    text = path.read_text(encoding="utf-8")
+    assert "application/vnd.jupyter.widget-state+json" not in text, (
+        f"{path.name} stores widget state (nbconvert --execute saves it and nbdev_clean keeps it): drop "
+        "the notebook's metadata['widgets'] before committing")
+    assert len(text.encode()) < 200_000, f"{path.name} is {len(text.encode())} bytes"
+
+
+def test_the_explorer_notebook_is_clean():
+    nb = json.loads((ROOT / "sched_nb" / "explorer.ipynb").read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(not c.get("outputs") for c in code)
+    assert "explorer_app()" in "".join(code[-1]["source"])
