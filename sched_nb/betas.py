@@ -46,25 +46,44 @@ def _check_betas(betas:torch.Tensor, what:str) -> torch.Tensor:
                          f"(range {betas.min().item()!r} .. {betas.max().item()!r}); every beta must satisfy 0 < beta < 1")
     return betas
 
+_F32 = torch.finfo(torch.float32)
+
+def _check_float32_sigmas(betas:torch.Tensor, what:str) -> torch.Tensor:
+    "Refuse betas whose sigmas leave float32's normal range (alphas_cumprod underflowing, or a first beta too tiny)."
+    ac = torch.cumprod(1.0 - betas, dim=0)
+    lo, hi = (((1 - ac[[0, -1]]) / ac[[0, -1]]).sqrt()).tolist()
+    if not (_F32.tiny <= lo and hi <= _F32.max):
+        raise ValueError(f"{what} gives sigmas from {lo!r} to {hi!r}, beyond float32, where the table is stored; "
+                         f"every sigma must lie in [{_F32.tiny!r}, {_F32.max!r}]")
+    return betas
+
 def make_beta_schedule(schedule:str, # one of BETA_SCHEDULES: linear, cosine, squaredcos_cap_v2, sqrt_linear, sqrt
                        n_timestep:int, # number of diffusion steps T
-                       linear_start:float=1e-4, # first beta of the linear-family schedules
-                       linear_end:float=2e-2, # last beta of the linear-family schedules
+                       linear_start:float=1e-4, # first beta of the linear-family schedules, > 0
+                       linear_end:float=2e-2, # last beta of the linear-family schedules, > 0
                        cosine_s:float=8e-3, # offset s of the cosine schedule
                       ) -> torch.Tensor:
     "The float64 betas of a named DDPM beta schedule."
     check_choice("beta_schedule", schedule, tuple(BETA_SCHEDULES))
     n = check_int("timesteps", n_timestep)
-    start, end = check_number("linear_start", linear_start), check_number("linear_end", linear_end)
+    start = check_number("linear_start", linear_start, positive=True)
+    end = check_number("linear_end", linear_end, positive=True)
     s = check_number("cosine_s", cosine_s, minimum=0.0)
     betas = BETA_SCHEDULES[schedule](n, start, end, s)
-    return _check_betas(betas, f"beta_schedule={schedule!r} with linear_start={linear_start!r}, linear_end={linear_end!r}")
+    what = f"beta_schedule={schedule!r} with linear_start={linear_start!r}, linear_end={linear_end!r}"
+    return _check_float32_sigmas(_check_betas(betas, what), what)
 
 # %% ../nbs/02_betas.ipynb #408e2c32
-def alphas_cumprod_from_betas(betas) -> torch.Tensor:
+def alphas_cumprod_from_betas(betas, # a 1-D sequence of betas in (0, 1)
+                             ) -> torch.Tensor:
     "alpha-bar_t = prod(1 - beta_s), in float64, after checking that the betas lie in (0, 1)."
-    betas = _check_betas(torch.as_tensor(betas, dtype=torch.float64).flatten(), "given_betas")
-    return torch.cumprod(1.0 - betas, dim=0)
+    try: b = torch.as_tensor(betas, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"given_betas must be a 1-D sequence of numbers in (0, 1), got {type(betas).__name__}") from None
+    if b.ndim != 1:
+        raise ValueError(f"given_betas must be a 1-D sequence of betas, got shape {tuple(b.shape)}")
+    _check_float32_sigmas(_check_betas(b, "given_betas"), "given_betas")
+    return torch.cumprod(1.0 - b, dim=0)
 
 def sigmas_from_alphas_cumprod(alphas_cumprod:torch.Tensor) -> torch.Tensor:
     "sigma_t = sqrt((1 - alpha-bar_t) / alpha-bar_t)."
@@ -73,13 +92,29 @@ def sigmas_from_alphas_cumprod(alphas_cumprod:torch.Tensor) -> torch.Tensor:
 # %% ../nbs/02_betas.ipynb #486127db
 ZSNR_TERMINAL_ALPHA_CUMPROD = 4.8973451890853435e-08
 
+def _check_increasing_sigmas(s:torch.Tensor) -> torch.Tensor:
+    "Refuse anything but a non-empty 1-D tensor of finite, positive, strictly increasing sigmas."
+    if s.ndim != 1 or s.numel() == 0:
+        raise ValueError(f"sigmas must be a non-empty 1-D tensor, got shape {tuple(s.shape)}")
+    d = s.double()
+    bad = ~(torch.isfinite(d) & (d > 0)) | torch.cat([d[1:] <= d[:-1], torch.zeros(1, dtype=torch.bool)])
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(f"sigmas must be finite, > 0 and strictly increasing; got sigmas[{i}] = {d[i].item()!r}"
+                         + (f", sigmas[{i + 1}] = {d[i + 1].item()!r}" if i + 1 < len(d) else ""))
+    return s
+
 def rescale_zero_terminal_snr_sigmas(sigmas:torch.Tensor, # increasing sigmas of a discrete schedule
                                     ) -> torch.Tensor:
     "Sigmas rescaled to (almost) zero terminal SNR (Lin et al. 2024); computed in float64, returned in the input's dtype."
-    s = torch.as_tensor(sigmas)
+    s = _check_increasing_sigmas(torch.as_tensor(sigmas))
     sqrt_ac = (1.0 / (s.double() ** 2 + 1)).sqrt()
     first, last = sqrt_ac[0], sqrt_ac[-1]
     sqrt_ac = (sqrt_ac - last) * (first / (first - last))
     ac = sqrt_ac ** 2
+    if len(ac) > 1 and ac[-2] <= ZSNR_TERMINAL_ALPHA_CUMPROD:
+        raise ValueError(f"zsnr: the schedule's sigmas[-2] = {s[-2].item()!r} rescales to a sigma above the terminal "
+                         f"{((1 - ZSNR_TERMINAL_ALPHA_CUMPROD) / ZSNR_TERMINAL_ALPHA_CUMPROD) ** 0.5!r}, so the table "
+                         "would decrease at its end; zero terminal SNR needs a schedule that is not already that noisy")
     ac[-1] = ZSNR_TERMINAL_ALPHA_CUMPROD
     return ((1 - ac) / ac).sqrt().to(s.dtype if s.is_floating_point() else torch.float64)
