@@ -9,18 +9,26 @@ import math
 
 import torch
 
-from .core import ScheduleBase, check_number, check_percent, settings_from_config
+from .core import ScheduleBase, check_number, check_percent, settings_from_config, wide
 
 # %% auto #0
 __all__ = ['ModelSamplingContinuousEDM', 'ModelSamplingContinuousV']
 
 # %% ../nbs/04_continuous.ipynb #8436668f
+_F32 = torch.finfo(torch.float32)
+
 def _check_sigma_range(sigma_min, sigma_max) -> tuple:
-    "`(sigma_min, sigma_max)` as floats with 0 < sigma_min < sigma_max, or a `ValueError` naming both."
+    "`(sigma_min, sigma_max)` as floats with 0 < sigma_min < sigma_max inside float32's range, or a `ValueError` naming both."
     sigma_min = check_number("sigma_min", sigma_min, positive=True)
     sigma_max = check_number("sigma_max", sigma_max, positive=True)
-    if sigma_min >= sigma_max:
-        raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={sigma_min!r} and sigma_max={sigma_max!r}")
+    if sigma_min < _F32.tiny:
+        raise ValueError(f"sigma_min must be >= {_F32.tiny!r} (the smallest normal float32), got {sigma_min!r}")
+    if sigma_max > _F32.max:
+        raise ValueError(f"sigma_max must be <= {_F32.max!r} (the largest float32), got {sigma_max!r}")
+    lo, hi = torch.tensor([sigma_min, sigma_max], dtype=torch.float32).tolist()
+    if lo >= hi:
+        raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={sigma_min!r} and sigma_max={sigma_max!r} "
+                         "(compared in float32, the table's precision)")
     return sigma_min, sigma_max
 
 # %% ../nbs/04_continuous.ipynb #b13ac718
@@ -66,11 +74,13 @@ class ModelSamplingContinuousEDM(ScheduleBase):
 class ModelSamplingContinuousV(ModelSamplingContinuousEDM):
     "The continuous EDM schedule with the v-diffusion time t = 2 atan(sigma) / pi."
     def timestep(self, sigma):
-        "t = 2 atan(sigma) / pi, in [0, 1)."
+        "t = 2 atan(sigma) / pi, in [0, 1] (NaN for a negative sigma)."
         s, dtype, device = self._as_input(sigma)
-        return (s.atan() * (2.0 / math.pi)).to(device=device, dtype=dtype)
+        t = s.atan() * (2.0 / math.pi)
+        return torch.where(s < 0, math.nan, t).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
-        "The inverse of `timestep`: sigma = tan(pi t / 2)."
+        "The inverse of `timestep`: sigma = tan(pi t / 2), t clamped to [0, 1] (t >= 1 is infinite noise)."
         t, dtype, device = self._as_input(timestep)
-        return (t * (math.pi / 2.0)).tan().to(device=device, dtype=dtype)
+        t = wide(t).clamp(0.0, 1.0)
+        return torch.where(t >= 1.0, math.inf, (t * (math.pi / 2.0)).tan()).to(device=device, dtype=dtype)
