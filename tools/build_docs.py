@@ -3,6 +3,7 @@
     python tools/build_docs.py                      # every notebook of nbs/ into _docs/
     python tools/build_docs.py --out site           # another folder
     python tools/build_docs.py 12_plots 13_widgets  # only these pages (the navigation still lists them all)
+    python tools/build_docs.py --jobs 1             # one page at a time (default: one per CPU)
 
 Each notebook becomes one page NAME.html (index.ipynb becomes index.html), with a sidebar listing every
 notebook and previous/next links. The pages show the notebooks' saved outputs, so every plot is there as an
@@ -60,11 +61,29 @@ def title_of(nb_path: Path) -> str:
     return nb_path.stem
 
 
+def docs_filter():
+    "nbdev's docs processing, with a `show_doc` runner that leaves the saved outputs alone."
+    from nbdev.processors import FilterDefaults, _do_eval, exec_show_docs
+
+    class ShowDocs(exec_show_docs):
+        "Run what `show_doc` needs; only `show_doc` cells get new outputs, and only their errors count."
+        def __call__(self, cell):
+            if not getattr(self.nb, "has_docs_", None) or not hasattr(self, "k") or not _do_eval(cell): return
+            if "show_doc(" in cell.source: return super().__call__(cell)
+            saved = cell.get("outputs")
+            self.k.cell(cell)  # defines the names show_doc documents; a failure here is not the docs' concern
+            cell["outputs"], self.k.exc = saved, None
+
+    class DocsFilter(FilterDefaults):
+        def base_procs(self): return [ShowDocs if p is exec_show_docs else p for p in super().base_procs()]
+
+    return DocsFilter()
+
+
 def processed(nb_path: Path):
     "The notebook after nbdev's processing for docs, as an nbformat node, with its front matter."
     import nbformat
     from execnb.nbio import read_nb
-    from nbdev.processors import FilterDefaults
 
     nb = read_nb(nb_path)
     cwd = os.getcwd()
@@ -72,7 +91,7 @@ def processed(nb_path: Path):
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Found cells containing imports")
-            FilterDefaults()(nb)
+            docs_filter()(nb)
     finally: os.chdir(cwd)
     fm = getattr(nb, "frontmatter_", {}) or {}
     for cell in nb.cells:  # multi-line strings are stored as lists of lines: join them, as nbconvert expects
@@ -136,8 +155,8 @@ def render(nb_path: Path, pages: list) -> str:
             + body[m.end():end] + f'<div class="sched-nb-prevnext">{prev}{nxt}</div></main>' + body[end:])
 
 
-def build(out: Path, only: list = ()) -> list:
-    "Write the site into `out`; return the paths of the pages written."
+def build(out: Path, only: list = (), jobs: int | None = None) -> list:
+    "Write the site into `out` (rendering `jobs` pages at a time, default one per CPU); return the pages written."
     out.mkdir(parents=True, exist_ok=True)
     nbs = notebooks()
     pages = [(page_name(p), "Home" if p.stem == "index" else title_of(p)) for p in nbs]
@@ -146,12 +165,19 @@ def build(out: Path, only: list = ()) -> list:
         if missing: raise SystemExit(f"no notebook nbs/{missing[0]}.ipynb; notebooks are: {', '.join(p.stem for p in nbs)}")
         nbs = [p for p in nbs if p.stem in only]
     if (NBS / "images").is_dir(): shutil.copytree(NBS / "images", out / "images", dirs_exist_ok=True)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(nbs)))
+    if jobs > 1:  # split the pages between `jobs` processes running this script
+        import subprocess
+        procs = [subprocess.Popen([sys.executable, __file__, "--jobs", "1", "--out", str(out)] + [p.stem for p in nbs[i::jobs]])
+                 for i in range(jobs)]
+        if any(p.wait() for p in procs): raise SystemExit("building the docs failed (see the messages above)")
+        return [out / page_name(p) for p in nbs]
     written = []
     for p in nbs:
         path = out / page_name(p)
         path.write_text(render(p, pages), encoding="utf-8")
         written.append(path)
-        print(f"wrote {path}")
+        print(f"wrote {path}", flush=True)
     return written
 
 
@@ -159,8 +185,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Build the HTML docs site from nbs/*.ipynb.")
     ap.add_argument("only", nargs="*", help="notebook names to build (default: all)")
     ap.add_argument("--out", default=str(ROOT / "_docs"), help="output folder (default: _docs)")
+    ap.add_argument("--jobs", type=int, default=None, help="pages rendered in parallel (default: one per CPU)")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    build(Path(args.out), [o.removesuffix(".ipynb") for o in args.only])
+    build(Path(args.out), [o.removesuffix(".ipynb") for o in args.only], args.jobs)
     return 0
 
 
