@@ -62,16 +62,19 @@ def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
     "Index of the entry of `grid` nearest to each `x`: argmin |x - grid|, ties to the lowest index, by binary search."
     dtype = torch.promote_types(grid.dtype, x.dtype)
     grid, flat = grid.to(dtype), x.to(dtype).reshape(-1)
-    below = F.pad(grid, (1, 0), value=-math.inf)   # below[k] = grid[k - 1]; -inf under the first entry
-    above = torch.cat([grid, grid[-1:]])          # above[k] = grid[k]; the last entry again over the top
-    k = torch.searchsorted(grid, flat)            # the slot of x: below[k] < x <= grid[k]
-    k.add_(flat - below[k] <= above[k] - flat, alpha=-1)   # step down when the entry below is as near or nearer
-    # argmin answers the first of equal entries: the first index holding above[k]'s value
-    if flat.numel() > len(grid): return torch.searchsorted(grid, above)[k].reshape(x.shape)
-    return torch.searchsorted(grid, above[k]).reshape(x.shape)
+    n = len(grid)
+    if flat.numel() * n <= 4096:   # a handful of values: the distance matrix is the shorter way
+        flat = torch.where(flat < math.inf, flat, grid[-1])   # +inf (and NaN) belong at the top
+        return (flat - grid[:, None]).abs_().argmin(0).reshape(x.shape)
+    k = torch.searchsorted(grid, flat)   # entries below x: x lies between grid[k - 1] and grid[k]
+    lo = (k - 1).clamp_(min=0)
+    hi = k.clamp_(max=n - 1)
+    near = torch.where(flat - grid[lo] <= grid[hi] - flat, lo, hi)   # ties go low, as argmin's do
+    # argmin answers the first of equal entries
+    first = torch.searchsorted(grid, grid)[near] if flat.numel() > n else torch.searchsorted(grid, grid[near])
+    return first.reshape(x.shape)
 
 # %% ../nbs/03_discrete.ipynb #b3b6a84a
-@torch.no_grad()
 def _discrete_timestep(self, sigma):
     x, _, device = self._as_input(sigma)
     return nearest_index(self.log_sigmas, x.log()).to(device)
@@ -90,7 +93,6 @@ def _interp_log_sigma(log_sigmas:torch.Tensor, index:torch.Tensor) -> torch.Tens
     log_sigma = torch.lerp(log_sigmas[low], following[low], t.frac())
     return torch.where(nan, index, log_sigma).exp_()
 
-@torch.no_grad()
 def _discrete_sigma(self, timestep):
     t, dtype, device = self._as_input(timestep)
     return _interp_log_sigma(self.log_sigmas, t).to(device=device, dtype=dtype)
@@ -124,13 +126,11 @@ class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
         self.set_alphas_cumprod(self.alphas_cumprod[keep])
         self.set_sigmas(self.sigmas[keep])
 
-    @torch.no_grad()
     def timestep(self, sigma):
         "The teacher's timestep of the nearest of the distilled sigmas."
         x, _, device = self._as_input(sigma)
         return (nearest_index(self.log_sigmas, x.log()) * self.skip_steps + (self.skip_steps - 1)).to(device)
 
-    @torch.no_grad()
     def sigma(self, timestep):
         "The sigma at the teacher's (fractional) `timestep`, interpolated on the distilled table."
         t, dtype, device = self._as_input(timestep)
@@ -139,13 +139,11 @@ class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
 # %% ../nbs/03_discrete.ipynb #bb6e7647
 class ModelSamplingDiscreteEDM(ModelSamplingDiscrete):
     "A discrete beta schedule's sigma table with EDM's continuous time c_noise = ln(sigma) / 4."
-    @torch.no_grad()
     def timestep(self, sigma):
         "EDM's c_noise: ln(sigma) / 4."
         x, dtype, device = self._as_input(sigma)
         return (0.25 * x.log()).to(device=device, dtype=dtype)
 
-    @torch.no_grad()
     def sigma(self, timestep):
         "exp(4 t), the inverse of `timestep`."
         t, dtype, device = self._as_input(timestep)
