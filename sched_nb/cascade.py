@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from .core import check_number, check_percent, settings_from_config
+from .core import check_number, check_percent, settings_from_config, wide
 from .discrete import ModelSamplingDiscrete
 
 # %% auto #0
@@ -38,14 +38,10 @@ def _cascade_timestep(sigma:torch.Tensor, # noise level(s), float64
     return torch.acos((var * init).sqrt()) / (math.pi / 2) * (1 + s) - s
 
 # %% ../nbs/05_stable_cascade.ipynb #b2788ad4
-def _wide(x:torch.Tensor) -> torch.Tensor:
-    "`x` in float64, or float32 on a device without float64 (MPS)."
-    return x.to(torch.float32 if x.device.type == "mps" else torch.float64)
-
-# %% ../nbs/05_stable_cascade.ipynb #58c6196e
 class StableCascadeSampling(ModelSamplingDiscrete):
     "Stable Cascade's shifted cosine schedule in continuous time t in [0, 1] (Pernias et al. 2024)."
     setting_defaults = {"shift": 1.0}
+    table_from_settings = True
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
@@ -59,8 +55,9 @@ class StableCascadeSampling(ModelSamplingDiscrete):
         "Store `shift` and `cosine_s` and build the 10000-entry sigma table."
         self.shift = check_number("shift", shift, positive=True)
         self._s = check_number("cosine_s", cosine_s, minimum=0.0)
-        self.cosine_s = torch.tensor(self._s)
-        self._init_alpha_cumprod = torch.cos(self.cosine_s / (1 + self.cosine_s) * math.pi * 0.5) ** 2
+        cosine_s = torch.tensor(self._s)   # the reference's tensor attributes, as buffers that move with the module
+        self.register_buffer("cosine_s", cosine_s, persistent=False)
+        self.register_buffer("_init_alpha_cumprod", torch.cos(cosine_s / (1 + cosine_s) * math.pi * 0.5) ** 2, persistent=False)
         self.num_timesteps = 10000
         sigmas = _cascade_sigma(torch.arange(1, 10001, dtype=torch.float64) / 10000, self._s, self.shift)
         self.set_sigmas(sigmas)
@@ -68,15 +65,17 @@ class StableCascadeSampling(ModelSamplingDiscrete):
 
     @torch.no_grad()
     def sigma(self, timestep):
-        "sigma(t) of the shifted cosine schedule."
+        "sigma(t) of the shifted cosine schedule, t clamped to [0, 1]."
         t, dtype, device = self._as_input(timestep)
-        return _cascade_sigma(_wide(t), self._s, self.shift).to(device=device, dtype=dtype)
+        return _cascade_sigma(wide(t).clamp(0.0, 1.0), self._s, self.shift).to(device=device, dtype=dtype)
 
     @torch.no_grad()
     def timestep(self, sigma):
-        "The time at which the unshifted schedule has noise level `sigma`."
+        "The time in [0, 1] at which the unshifted schedule has noise level `sigma` (NaN for a negative sigma)."
         s, dtype, device = self._as_input(sigma)
-        return _cascade_timestep(_wide(s), self._s).to(device=device, dtype=dtype)
+        s = wide(s)
+        t = _cascade_timestep(s, self._s).clamp(0.0, 1.0)
+        return torch.where(s < 0, math.nan, t).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
         "The sigma a fraction `percent` of the way through sampling (a Python float)."
