@@ -57,7 +57,7 @@ def title_of(nb_path: Path) -> str:
     for cell in json.loads(nb_path.read_text(encoding="utf-8"))["cells"]:
         if cell["cell_type"] == "markdown":
             m = re.search(r"^#\s+(.+)$", "".join(cell["source"]), re.M)
-            if m: return m.group(1).strip()
+            if m: return m.group(1).replace("`", "").strip()
     return nb_path.stem
 
 

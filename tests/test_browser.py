@@ -1,0 +1,264 @@
+"""In a real browser (headless Chromium driven by Playwright): a concept notebook in JupyterLab, the Voila explorer
+app, and a page of the docs site. Servers are started on 127.0.0.1 by the tests and stopped by process group.
+Screenshots go to test-artifacts/ (git-ignored); their paths are printed.
+
+Without Chromium or Playwright the tests are skipped, unless SCHED_NB_REQUIRE_BROWSER=1 (as in .ci/run): then
+they fail."""
+import importlib.util
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import REQUIRE_BROWSER
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def _missing() -> str | None:
+    "Why the browser tests cannot run here, or None."
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")): return f"no Chromium at {CHROMIUM}"
+    if importlib.util.find_spec("playwright") is None: return "the playwright package is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    why = _missing()
+    if why:
+        if REQUIRE_BROWSER: pytest.fail(f"SCHED_NB_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        try: yield b
+        finally: b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    pg = context.new_page()
+    try: yield pg
+    finally: context.close()
+
+
+def free_port() -> int:
+    from sched_nb.cli import free_port as port
+    return port()
+
+
+class Server:
+    "A server process in its own process group, stopped (group and all) by `stop`."
+    def __init__(self, cmd, url, env=None, cwd=None, log=None):
+        self.url, self.log = url, log
+        out = open(log, "w") if log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log}\n" + self.tail())
+            try:
+                urllib.request.urlopen(self.url, timeout=10)
+                return self
+            except OSError: time.sleep(0.5)
+        raise TimeoutError(f"{self.url} did not answer in {timeout} s; log: {self.log}\n" + self.tail())
+
+    def tail(self):
+        return Path(self.log).read_text(errors="replace")[-3000:] if self.log and Path(self.log).exists() else ""
+
+    def stop(self):
+        if self.proc.poll() is not None: return
+        try: os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError: return
+        try: self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def save(png: bytes, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    path.write_bytes(png)
+    print(f"screenshot: {path}")
+    return path
+
+
+def changed_pixels(a: bytes, b: bytes) -> int:
+    "How many pixels differ clearly between two screenshots (sizes must agree)."
+    from PIL import Image, ImageChops
+    ia, ib = Image.open(io.BytesIO(a)).convert("L"), Image.open(io.BytesIO(b)).convert("L")
+    if ia.size != ib.size: return ia.size[0] * ia.size[1]
+    return sum(ImageChops.difference(ia, ib).point(lambda v: 255 if v > 40 else 0).histogram()[255:])
+
+
+def drag_slider(page, explorer, label: str, dx: float):
+    "Drag the handle of the explorer's slider named `label` by `dx` pixels; return the slider's readout text."
+    slider = explorer.locator(".widget-slider", has_text=label).first
+    handle = slider.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=10)
+    page.mouse.up()
+    return slider.locator(".widget-readout").inner_text()
+
+
+def wait_for_new_image(img, before: bytes, ready=lambda: True, timeout=90) -> bytes:
+    "Screenshots of `img` until one differs from `before` while `ready()` holds."
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if not ready(): continue
+        after = img.screenshot()
+        if changed_pixels(before, after) > 200: return after
+    raise AssertionError("the plot did not change after the slider moved")
+
+
+# ---------------------------------------------------------------------------------------------------------- JupyterLab
+
+KERNEL = ("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+          " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+          " return k ? k.status : null; }")
+COUNTS = ("() => window.jupyterapp.shell.currentWidget.content.widgets"
+          ".filter(c => c.model.type === 'code').map(c => c.model.executionCount)")
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    "JupyterLab on 127.0.0.1 (token and password off, news and update checks off) over a copy of the notebooks."
+    root = tmp_path / "nbs"
+    root.mkdir()
+    shutil.copy(ROOT / "nbs" / "13_widgets.ipynb", root)
+    settings = tmp_path / "lab-settings"
+    for plugin, text in (("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+                         ("notebook-extension/tracker", '{"windowingMode": "none"}')):
+        f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    port = free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
+           "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+           "--LabApp.expose_app_in_browser=True"]
+    server = Server(cmd, f"http://127.0.0.1:{port}/api/status", env=env, cwd=root, log=tmp_path / "jupyterlab.log")
+    try: yield server.wait_ready(), f"http://127.0.0.1:{port}"
+    finally: server.stop()
+
+
+def run_all_cells(page, tries=3):
+    "Run All once the kernel is idle; retry when no cell started; wait until every code cell ran and the kernel is idle."
+    for attempt in range(tries):
+        page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        try:
+            page.wait_for_function(f"() => ({KERNEL})() === 'busy' || ({COUNTS})().some(c => c !== null)", timeout=20_000)
+            break
+        except Exception:
+            if attempt == tries - 1: raise AssertionError("Run All did not start any cell")
+    page.wait_for_function(f"() => ({KERNEL})() === 'idle' && ({COUNTS})().every(c => c !== null)", timeout=240_000, polling=500)
+    errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
+    assert errors.count() == 0, errors.first.inner_text()
+    return page.evaluate(COUNTS)
+
+
+def test_jupyterlab_notebook_runs_and_its_slider_redraws_the_plot(page, jupyterlab):
+    server, base = jupyterlab
+    page.goto(f"{base}/lab/tree/13_widgets.ipynb", timeout=120_000)
+    counts = run_all_cells(page)
+    assert counts == sorted(counts)
+    explorer = page.locator(".sched-nb-explorer").first
+    explorer.scroll_into_view_if_needed()
+    img = explorer.locator("img").first
+    img.wait_for(state="visible")
+    before = img.screenshot()
+    save(before, "jupyterlab-before.png")
+    row = explorer.locator(".sched-nb-readout tr").nth(1)  # the current configuration
+    assert "14.61" in row.inner_text()  # SD's linear schedule: sigma_max 14.61
+    readout = drag_slider(page, explorer, "linear_end", 40)
+    assert readout != "1.20e-2", "the slider did not move"
+    after = wait_for_new_image(img, before, ready=lambda: page.evaluate(KERNEL) == "idle")
+    save(after, "jupyterlab-after.png")
+    save(page.screenshot(), "jupyterlab-page.png")
+    assert "current" in row.inner_text() and "14.61" not in row.inner_text()  # a larger linear_end, a larger sigma_max
+
+
+# ---------------------------------------------------------------------------------------------------------- Voila
+
+def test_voila_explorer_app_renders_and_reacts(page, tmp_path):
+    port = free_port()
+    cmd = [sys.executable, "-c", "import sys; from sched_nb.cli import main; sys.exit(main())",
+           "explore", "--port", str(port), "--no-browser"]
+    server = Server(cmd, f"http://127.0.0.1:{port}/", cwd=tmp_path, log=tmp_path / "voila.log")
+    try:
+        server.wait_ready()
+        page.goto(server.url, timeout=180_000)
+        page.wait_for_selector(".sched-nb-app", timeout=180_000)
+        tabs = page.locator(".sched-nb-app .lm-TabBar-tab")
+        assert tabs.count() == 6
+        save(page.screenshot(), "voila-app.png")
+        tabs.nth(4).click()  # Flow
+        explorer = page.locator(".sched-nb-explorer").nth(4)
+        img = explorer.locator("img").first
+        img.wait_for(state="visible")
+        before = img.screenshot()
+        save(before, "voila-before.png")
+        row = explorer.locator(".sched-nb-readout tr").nth(1)  # the current configuration
+        row_before = row.inner_text()
+        readout = drag_slider(page, explorer, "shift", 60)
+        assert readout != "1.00", "the slider did not move"
+        after = wait_for_new_image(img, before)
+        save(after, "voila-after.png")
+        save(page.screenshot(), "voila-page.png")
+        assert row.inner_text() != row_before  # sigma_min moved with the shift
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------- docs
+
+def test_docs_page_shows_its_figures(page, tmp_path):
+    spec = importlib.util.spec_from_file_location("build_docs", ROOT / "tools" / "build_docs.py")
+    build_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_docs)
+    site = tmp_path / "site"
+    build_docs.main(["--out", str(site), "--jobs", "1", "12_plots", "13_widgets"])
+    port = free_port()
+    server = Server([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+                    f"http://127.0.0.1:{port}/12_plots.html", log=tmp_path / "http.log")
+    try:
+        server.wait_ready(timeout=30)
+        page.goto(server.url, wait_until="load")
+        widths = page.evaluate("() => Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+        assert len(widths) >= 5 and all(w > 0 for w in widths), widths
+        nav = page.locator("nav.sched-nb-nav a")
+        assert nav.count() >= len(list((ROOT / "nbs").glob("*.ipynb")))
+        save(page.screenshot(full_page=False), "docs-12_plots.png")
+        page.locator("nav.sched-nb-nav a", has_text="Widgets").click()
+        page.wait_for_url("**/13_widgets.html")
+        widths = page.evaluate("() => Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+        assert widths and all(w > 0 for w in widths), widths
+        save(page.screenshot(), "docs-13_widgets.png")
+    finally:
+        server.stop()
