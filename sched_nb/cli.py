@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -84,6 +85,9 @@ def main(argv:list|None=None, # the arguments; None: the command line
         print(f"wrote {path}")
         return 0
     if args.command == "explore":
+        if importlib.util.find_spec("voila") is None:
+            print("sched_nb explore needs Voila: pip install voila", file=sys.stderr)
+            return 1
         port = args.port or free_port()
         print(f"sched_nb explorer: http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
         try: return subprocess.call(voila_command(port, open_browser=not args.no_browser))

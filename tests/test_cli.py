@@ -118,3 +118,11 @@ def test_explore_serves_the_explorer_on_localhost():
         try: proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+
+
+def test_explore_without_voila_says_how_to_get_it(monkeypatch, capsys):
+    import sched_nb.cli as cli
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name, *a: None if name == "voila" else real(name, *a))
+    assert cli.main(["explore", "--no-browser"]) == 1
+    assert "pip install voila" in capsys.readouterr().err
