@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from .core import ScheduleBase, check_int, check_number, check_percent, settings_from_config
+from .core import ScheduleBase, check_int, check_number, check_percent, settings_from_config, wide
 
 # %% auto #0
 __all__ = ['time_snr_shift', 'flux_time_shift', 'ModelSamplingDiscreteFlow', 'ModelSamplingFlux']
@@ -20,20 +20,31 @@ def time_snr_shift(alpha:float, # the shift; 1 leaves t unchanged, > 1 moves tim
                   ):
     "SD3's time shift alpha t / (1 + (alpha - 1) t): the EDM sigma t / (1 - t) multiplied by alpha."
     if alpha == 1.0: return t
-    return alpha * t / (1 + (alpha - 1) * t)
+    at = alpha * t
+    return at / (at + (1 - t))   # = alpha t / (1 + (alpha - 1) t), without the cancellation 1 + (alpha - 1) at t = 1
+
+def _flux_logit(mu, sigma:float, t:torch.Tensor) -> torch.Tensor:
+    "logit of Flux's shifted time: mu - sigma log(1/t - 1)."
+    return mu - sigma * (torch.log1p(-t) - torch.log(t))
 
 def flux_time_shift(mu:float, # the log of the shift (Flux's `shift`); 0 leaves t unchanged
                     sigma:float, # exponent on 1/t - 1 (1 in Flux)
                     t, # flow time(s) in [0, 1], a float or tensor
                    ):
-    "Flux's time shift exp(mu) / (exp(mu) + (1/t - 1) ** sigma)."
-    e = mu.exp() if isinstance(mu, torch.Tensor) else math.exp(mu)
-    return e / (e + (1 / t - 1) ** sigma)
+    "Flux's time shift exp(mu) / (exp(mu) + (1/t - 1) ** sigma), as sigmoid(mu - sigma log(1/t - 1)): no overflow for any mu."
+    if isinstance(t, torch.Tensor) or isinstance(mu, torch.Tensor):
+        t = torch.as_tensor(t)
+        return torch.sigmoid(_flux_logit(mu, sigma, wide(t))).to(t.dtype if t.is_floating_point() else torch.float32)
+    if t <= 0: return 0.0
+    if t >= 1: return 1.0
+    z = mu - sigma * (math.log1p(-t) - math.log(t))
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
-# %% ../nbs/06_flow.ipynb #847dd9ef
+# %% ../nbs/06_flow.ipynb #735a841e
 class ModelSamplingDiscreteFlow(ScheduleBase):
     "Rectified flow (SD3): sigma is the noise fraction, shifted by `shift`; the network sees sigma * multiplier."
     setting_defaults = {"shift": 1.0, "multiplier": 1000}
+    table_from_settings = True
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
@@ -52,14 +63,14 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
         self.set_sigmas(time_snr_shift(self.shift, torch.arange(1, n + 1, dtype=torch.float64) / n))
 
     def timestep(self, sigma):
-        "The network's timestep: sigma * multiplier."
+        "The network's timestep: sigma * multiplier (NaN for a negative sigma)."
         s, dtype, device = self._as_input(sigma)
-        return (s * self.multiplier).to(device=device, dtype=dtype)
+        return torch.where(s < 0, math.nan, s * self.multiplier).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
-        "The shifted noise level of a network timestep."
+        "The shifted noise level of a network timestep, the time clamped to [0, 1]."
         t, dtype, device = self._as_input(timestep)
-        return time_snr_shift(self.shift, t / self.multiplier).to(device=device, dtype=dtype)
+        return time_snr_shift(self.shift, (t / self.multiplier).clamp(0.0, 1.0)).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
         "Noise level after `percent` of sampling: the shifted 1 - percent."
@@ -72,6 +83,7 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
 class ModelSamplingFlux(ScheduleBase):
     "Rectified flow (Flux): the network sees the noise fraction itself, shifted by exp(shift)."
     setting_defaults = {"shift": 1.15}
+    table_from_settings = True
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
@@ -84,17 +96,19 @@ class ModelSamplingFlux(ScheduleBase):
         "Store `shift` and the table of `timesteps` shifted noise levels."
         self.shift = check_number("shift", shift)
         n = check_int("timesteps", timesteps)
-        self.set_sigmas(flux_time_shift(self.shift, 1.0, torch.arange(1, n + 1, dtype=torch.float64) / n))
+        z = _flux_logit(self.shift, 1.0, torch.arange(1, n + 1, dtype=torch.float64) / n)
+        self.set_sigmas(torch.sigmoid(z))
+        self.log_sigmas = torch.nn.functional.logsigmoid(z).float()   # finite even where sigma underflows
 
     def timestep(self, sigma):
-        "The network's timestep: sigma itself."
+        "The network's timestep: sigma itself (NaN for a negative sigma)."
         s, dtype, device = self._as_input(sigma)
-        return s.to(device=device, dtype=dtype)
+        return torch.where(s < 0, math.nan, s).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
-        "The shifted noise level of a timestep."
+        "The shifted noise level of a timestep, clamped to [0, 1]."
         t, dtype, device = self._as_input(timestep)
-        return flux_time_shift(self.shift, 1.0, t).to(device=device, dtype=dtype)
+        return flux_time_shift(self.shift, 1.0, t.clamp(0.0, 1.0)).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
         "Noise level after `percent` of sampling: the shifted 1 - percent."
