@@ -58,6 +58,10 @@ def combine(schedule_cls:type, # a schedule class, e.g. ModelSamplingDiscrete
             parameterization_cls:type, # a parameterization class, e.g. V_PREDICTION
            ) -> type:
     "The class `type(name, (schedule_cls, parameterization_cls), {})`, built once per pair."
+    for kind, cls, ok in (("schedule_cls", schedule_cls, _is_schedule), ("parameterization_cls", parameterization_cls, _is_parameterization)):
+        if not (isinstance(cls, type) and ok(cls)):
+            allowed = "a torch.nn.Module subclass" if kind == "schedule_cls" else "a class with calculate_denoised"
+            raise TypeError(f"{kind} must be {allowed}, got {cls!r}")
     key = (schedule_cls, parameterization_cls)
     if key not in _COMBINED:
         base = name = f"{schedule_cls.__name__}_{parameterization_cls.__name__}"
