@@ -15,13 +15,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .betas import BETA_SCHEDULES
-from .compose import model_sampling
-from .plots import ATLAS, atlas_models, parameterization_weights, plot_atlas, plot_log_snr, plot_sigma, plot_weights, schedule_summary
+from .compose import SCHEDULES, model_sampling
+from .plots import (ATLAS, atlas_models, parameterization_weights, plot_atlas, plot_log_snr, plot_sigma, plot_steps,
+                            plot_weights, schedule_summary, step_times)
+from .schedulers import SCHEDULER_NAMES, calculate_sigmas
 
 # %% auto #0
 __all__ = ['describe', 'readout_table', 'Explorer', 'DiscreteExplorer', 'explore_discrete', 'ContinuousExplorer',
            'explore_continuous', 'CascadeExplorer', 'explore_cascade', 'FlowExplorer', 'explore_flow',
-           'ParameterizationExplorer', 'explore_parameterizations', 'FamilyComparison', 'ExplorerApp', 'explorer_app']
+           'ParameterizationExplorer', 'explore_parameterizations', 'StepsExplorer', 'explore_steps',
+           'FamilyComparison', 'explore_families', 'ExplorerApp', 'explorer_app']
 
 # %% ../nbs/13_widgets.ipynb #7a23a4e0
 def describe(ms) -> dict:
@@ -162,17 +165,23 @@ def _draw(self:Explorer):
             if ax is self.axes[0]: ax.legend(fontsize=7)
 
 def _redraw(self:Explorer):
-    "Redraw the panels into the image and refresh the readout."
+    "Redraw the panels and refresh the readout; render the picture when the widget is on show."
     self._draw()
-    self.image.value = _png(self.fig)
+    self._stale = True
+    if self._shown: self.render()
     self.readout.value = self.readout_html()
+
+def _render(self:Explorer) -> bytes:
+    "The current picture as PNG bytes, rendered into the image widget if it is out of date."
+    if getattr(self, "_stale", True): self.image.value, self._stale = _png(self.fig), False
+    return self.image.value
 
 def _readout_html(self:Explorer) -> str:
     "The readout of the current, kept and starting configurations (and the last error), as HTML."
     configs = [("current", self.model)] + self.kept + [("start", self.reference)]
     return readout_table([(label, describe(ms)) for label, ms in configs], self.error)
 
-Explorer._curves, Explorer._draw, Explorer.redraw, Explorer.readout_html = _curves, _draw, _redraw, _readout_html
+Explorer._curves, Explorer._draw, Explorer.redraw, Explorer.render, Explorer.readout_html = _curves, _draw, _redraw, _render, _readout_html
 
 # %% ../nbs/13_widgets.ipynb #612c1ce9
 def _make_widget(self:Explorer):
@@ -181,15 +190,23 @@ def _make_widget(self:Explorer):
     buttons = [W.Button(description=d, layout=W.Layout(width="auto")) for d in ("Keep for comparison", "Clear kept", "Back to start")]
     for b, f in zip(buttons, (lambda _: self.keep(), lambda _: self.clear(), lambda _: self.update(**self.start))): b.on_click(f)
     grid = W.GridBox(list(self.controls.values()), layout=W.Layout(grid_template_columns="repeat(2, minmax(320px, 1fr))"))
-    self.widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), grid] + [W.HBox(buttons)] * self.buttons + [self.image, self.readout])
-    self.widget.add_class("sched-nb-explorer")
+    self._widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), grid] + [W.HBox(buttons)] * self.buttons + [self.image, self.readout])
+    self._widget.add_class("sched-nb-explorer")
+    self._shown = False
+
+def _widget(self:Explorer) -> W.VBox:
+    "The explorer's widget, its picture rendered and kept up to date from now on."
+    self._shown = True
+    self.render()
+    return self._widget
 
 def _ipython_display_(self:Explorer):
     from IPython.display import Image, display
+    widget = self.widget
     display(Image(data=self.image.value, format="png"))
-    display(self.widget)
+    display(widget)
 
-Explorer._make_widget, Explorer._ipython_display_ = _make_widget, _ipython_display_
+Explorer._make_widget, Explorer.widget, Explorer._ipython_display_ = _make_widget, property(_widget), _ipython_display_
 
 # %% ../nbs/13_widgets.ipynb #501dcb47
 class DiscreteExplorer(Explorer):
@@ -295,6 +312,41 @@ def explore_parameterizations(compare=({"parameterization": "v_prediction"},), *
     "An explorer of parameterization weights, keeping `compare` (default: V_PREDICTION) for comparison."
     return ParameterizationExplorer(compare=compare, **values)
 
+# %% ../nbs/13_widgets.ipynb #709dcba8
+class StepsExplorer(Explorer):
+    "Step schedules on a model sampling: schedule, scheduler, steps."
+    title = "Step schedules"
+    panels = ("sigma", "log_snr")
+
+    def make_controls(self):
+        return {"schedule": _dropdown("schedule", SCHEDULES, "discrete"),
+                "scheduler": _dropdown("scheduler", SCHEDULER_NAMES, "normal"),
+                "steps": _slider("steps", 10, 1, 60, 1, W.IntSlider)}
+
+    def build(self, schedule, scheduler, steps):
+        ms = model_sampling(schedule)
+        return ms, calculate_sigmas(ms, scheduler, steps)
+
+    def _draw(self):
+        for ax in self.axes: ax.clear()
+        for label, (ms, sig), style in self._curves():
+            style = {"color": style["color"], "marker": "o" if label == "current" else "s", "mfc": "none" if label != "current" else style["color"]}
+            plot_steps(ms, sig, ax=self.axes[0], label=label, curve=label == "current", gid=label, **style)
+            keep = sig > 0
+            self.axes[1].plot(step_times(ms, sig)[keep].numpy(), (-2 * sig[keep].double().log()).numpy(), ls="none", gid=label, **style)
+        self.axes[0].legend(fontsize=7); self.axes[0].set_title("steps on the sigma curve", fontsize=10)
+        self.axes[1].set(xlabel="normalized time t", ylabel="-2 log sigma", xlim=(0, 1)); self.axes[1].set_title("log SNR of the steps", fontsize=10)
+
+    def readout_html(self) -> str:
+        configs = [("current", self.model)] + self.kept + [("start", self.reference)]
+        rows = "".join(f"<tr><td>{html.escape(label)}</td><td>{', '.join(_fmt(v) for v in sig.tolist())}</td></tr>" for label, (_, sig) in configs)
+        err = f'<p style="color:#b00">{html.escape(self.error)}</p>' if self.error else ""
+        return f'{err}<table class="sched-nb-readout" style="font-size:12px"><tr><th>configuration</th><th>sigmas (the last is 0)</th></tr>{rows}</table>'
+
+def explore_steps(compare=({"scheduler": "karras"},), **values) -> StepsExplorer:
+    "An explorer of step schedules, keeping `compare` (default: karras) for comparison."
+    return StepsExplorer(compare=compare, **values)
+
 # %% ../nbs/13_widgets.ipynb #83e9a4f6
 class FamilyComparison(Explorer):
     "Every model sampling of the atlas, one checkbox each: sigma and log SNR of the chosen ones, and their readouts."
@@ -315,13 +367,18 @@ class FamilyComparison(Explorer):
     def readout_html(self) -> str:
         return readout_table([(label, describe(ms)) for label, ms in self.model.items()], self.error)
 
+def explore_families(**shown) -> FamilyComparison:
+    "Every schedule family of the atlas behind checkboxes; `shown` sets which start checked (default: all)."
+    return FamilyComparison(**shown)
+
 # %% ../nbs/13_widgets.ipynb #167d4726
 class ExplorerApp:
     "Tabs holding the family comparison and one explorer per schedule family."
     def __init__(self):
-        self.explorers = {"All families": FamilyComparison(), "Discrete": explore_discrete(),
+        self.explorers = {"All families": explore_families(), "Discrete": explore_discrete(),
                           "Continuous": explore_continuous(), "Stable Cascade": explore_cascade(),
-                          "Flow": explore_flow(), "Parameterizations": explore_parameterizations()}
+                          "Flow": explore_flow(), "Parameterizations": explore_parameterizations(),
+                          "Step schedules": explore_steps()}
         self.widget = W.Tab(children=[e.widget for e in self.explorers.values()], titles=list(self.explorers))
         self.widget.add_class("sched-nb-app")
 

@@ -216,7 +216,7 @@ def test_voila_explorer_app_renders_and_reacts(page, tmp_path):
         page.goto(server.url, timeout=180_000)
         page.wait_for_selector(".sched-nb-app", timeout=180_000)
         tabs = page.locator(".sched-nb-app .lm-TabBar-tab")
-        assert tabs.count() == 6
+        assert tabs.count() == 7
         save(page.screenshot(), "voila-app.png")
         tabs.nth(4).click()  # Flow
         explorer = page.locator(".sched-nb-explorer").nth(4)

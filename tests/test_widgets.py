@@ -16,7 +16,7 @@ from sched_nb import (ModelSamplingContinuousV, ModelSamplingDiscrete, ModelSamp
 from sched_nb.plots import ATLAS
 from sched_nb.widgets import (CascadeExplorer, ContinuousExplorer, DiscreteExplorer, FamilyComparison, FlowExplorer,
                               ParameterizationExplorer, describe, explore_cascade, explore_continuous, explore_discrete,
-                              explore_flow, explore_parameterizations, explorer_app)
+                              explore_families, explore_flow, explore_parameterizations, explore_steps, explorer_app)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,8 @@ def png_size(data: bytes):
 
 def test_discrete_update_matches_the_ddpm_formulas():
     ex = explore_discrete()
-    start_png = ex.image.value
+    start_png = ex.widget.children[-2].value  # asking for the widget renders the picture
+    assert png_size(start_png)[0] > 500
     ex.update(linear_start=0.0005, linear_end=0.03, timesteps=400, parameterization="v_prediction")
     betas = torch.linspace(0.0005 ** 0.5, 0.03 ** 0.5, 400, dtype=torch.float64) ** 2
     abar = torch.cumprod(1 - betas, 0)
@@ -171,7 +172,27 @@ def test_keep_clear_and_back_to_start_buttons():
     assert len(ex.kept) == ex.max_kept
 
 
+def test_steps_explorer_against_the_schedulers():
+    from sched_nb import calculate_sigmas
+    ex = explore_steps()
+    ex.update(schedule="discrete", scheduler="karras", steps=12)
+    ms = ModelSamplingDiscrete()
+    want = calculate_sigmas(ms, "karras", 12).double()
+    # Karras et al. (2022): sigma_i = (smax^(1/7) + i/(n-1) (smin^(1/7) - smax^(1/7)))^7
+    lo, hi = ms.sigmas[0].double().item(), ms.sigmas[-1].double().item()
+    i = torch.arange(12, dtype=torch.float64) / 11
+    torch.testing.assert_close(want[:-1], (hi ** (1 / 7) + i * (lo ** (1 / 7) - hi ** (1 / 7))) ** 7, rtol=1e-5, atol=0)
+    pts = [l for l in ex.axes[0].get_lines() if l.get_gid() == "current"][-1]
+    torch.testing.assert_close(torch.as_tensor(pts.get_ydata()), want[:-1])
+    _, snr = [l for l in ex.axes[1].get_lines() if l.get_gid() == "current"][0].get_data()
+    torch.testing.assert_close(torch.as_tensor(snr), -2 * want[:-1].log())
+    assert all(fmt(v) in ex.readout.value for v in want[:-1].tolist())
+    ex.update(steps=0)
+    assert ex.error and "steps" in ex.error
+
+
 def test_family_comparison_checkboxes():
+    assert [l.get_label() for l in explore_families(flux=False).axes[0].get_lines()] == [l for l in ATLAS if l != "flux"]
     fc = FamilyComparison()
     assert [l.get_label() for l in fc.axes[0].get_lines()] == list(ATLAS)
     fc.controls["flux"].value = False
@@ -188,7 +209,8 @@ def test_explorer_app_and_static_picture():
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
     app = explorer_app()
-    assert list(app.widget.titles) == list(app.explorers) and len(app.explorers) == 6
+    assert list(app.widget.titles) == list(app.explorers) and len(app.explorers) == 7
+    assert all(e.image.value[:4] == b"\x89PNG" for e in app.explorers.values())
     assert all("sched-nb-explorer" in e.widget._dom_classes for e in app.explorers.values())
     InteractiveShell.instance()
     ex = explore_discrete()
