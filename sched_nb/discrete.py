@@ -5,10 +5,7 @@
 # %% ../nbs/03_discrete.ipynb #846e6721
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from .betas import (alphas_cumprod_from_betas, make_beta_schedule, rescale_zero_terminal_snr_sigmas,
                             sigmas_from_alphas_cumprod)
@@ -61,11 +58,13 @@ def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
                  ) -> torch.Tensor:
     "Index of the entry of `grid` nearest to each `x`: argmin |x - grid|, ties to the lowest index, by binary search."
     dtype = torch.promote_types(grid.dtype, x.dtype)
-    grid, flat = grid.to(dtype), x.to(dtype).reshape(-1)
-    n = len(grid)
+    if grid.dtype != dtype: grid = grid.to(dtype)
+    flat = (x if x.dtype == dtype else x.to(dtype)) if x.ndim == 1 else x.to(dtype).reshape(-1)
+    n = grid.shape[0]
     if flat.numel() * n <= 4096:   # a handful of values: the distance matrix is the shorter way
-        flat = torch.where(flat < math.inf, flat, grid[-1])   # +inf (and NaN) belong at the top
-        return (flat - grid[:, None]).abs_().argmin(0).reshape(x.shape)
+        flat = torch.fmin(flat, grid[-1:])   # +inf (and NaN, which fmin drops) belong at the top
+        near = (flat - grid.unsqueeze(1)).abs_().argmin(0)
+        return near if x.ndim == 1 else near.reshape(x.shape)
     k = torch.searchsorted(grid, flat)   # entries below x: x lies between grid[k - 1] and grid[k]
     lo = (k - 1).clamp_(min=0)
     hi = k.clamp_(max=n - 1)
@@ -75,9 +74,21 @@ def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
     return first.reshape(x.shape)
 
 # %% ../nbs/03_discrete.ipynb #b3b6a84a
-def _discrete_timestep(self, sigma):
+def _lookup_input(self, sigma):
+    "`(log_sigmas, log(sigma) on their device, the device to answer on)`, converting nothing in the usual case."
+    log_sigmas = self.log_sigmas
+    if isinstance(sigma, torch.Tensor) and sigma.dtype in _FLOATS and sigma.device == log_sigmas.device:
+        return log_sigmas, sigma.log(), sigma.device
     x, _, device = self._as_input(sigma)
-    return nearest_index(self.log_sigmas, x.log()).to(device)
+    return log_sigmas, x.log(), device
+
+_FLOATS = (torch.float32, torch.float64)   # the dtypes _as_input passes through unchanged
+
+def _discrete_timestep(self, sigma):
+    log_sigmas, log_sigma, device = self._lookup_input(sigma)
+    return nearest_index(log_sigmas, log_sigma).to(device)
+
+ModelSamplingDiscrete._lookup_input = _lookup_input
 
 ModelSamplingDiscrete.timestep = _discrete_timestep
 ModelSamplingDiscrete.timestep.__doc__ = "The integer timestep whose sigma is nearest in log space, shaped like `sigma`."
@@ -85,13 +96,11 @@ ModelSamplingDiscrete.timestep.__doc__ = "The integer timestep whose sigma is ne
 # %% ../nbs/03_discrete.ipynb #b0204b5f
 def _interp_log_sigma(log_sigmas:torch.Tensor, index:torch.Tensor) -> torch.Tensor:
     "exp of log_sigmas interpolated linearly at fractional `index` (clamped to the table; NaN stays NaN)."
-    log_sigmas = log_sigmas.to(index.dtype)
-    nan = index.isnan()
-    t = torch.where(nan, 0.0, index).clamp_(0, len(log_sigmas) - 1)
-    low = t.long()   # floor, as t >= 0
+    if log_sigmas.dtype != index.dtype: log_sigmas = log_sigmas.to(index.dtype)
+    t = index.clamp(0, log_sigmas.shape[0] - 1)   # NaN stays NaN ...
+    low = t.nan_to_num(0.0).long()                # ... but looks up entry 0; floor, as t >= 0
     following = torch.cat([log_sigmas[1:], log_sigmas[-1:]])
-    log_sigma = torch.lerp(log_sigmas[low], following[low], t.frac())
-    return torch.where(nan, index, log_sigma).exp_()
+    return torch.lerp(log_sigmas[low], following[low], t.frac()).exp_()   # and a NaN weight gives NaN
 
 def _discrete_sigma(self, timestep):
     t, dtype, device = self._as_input(timestep)
@@ -128,8 +137,9 @@ class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
 
     def timestep(self, sigma):
         "The teacher's timestep of the nearest of the distilled sigmas."
-        x, _, device = self._as_input(sigma)
-        return (nearest_index(self.log_sigmas, x.log()) * self.skip_steps + (self.skip_steps - 1)).to(device)
+        log_sigmas, log_sigma, device = self._lookup_input(sigma)
+        skip = self.skip_steps
+        return nearest_index(log_sigmas, log_sigma).mul_(skip).add_(skip - 1).to(device)
 
     def sigma(self, timestep):
         "The sigma at the teacher's (fractional) `timestep`, interpolated on the distilled table."

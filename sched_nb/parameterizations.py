@@ -19,7 +19,12 @@ def _prepare(sigma, *tensors):
     dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
     if isinstance(sigma, torch.Tensor) and sigma.ndim == 1 and ref.ndim > 1: sigma = sigma.view(-1, *(1,) * (ref.ndim - 1))
     else: sigma = broadcast_sigma(sigma, ref)
-    return sigma.to(device=ref.device, dtype=dtype), [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+    if sigma.dtype != dtype or sigma.device != ref.device: sigma = sigma.to(device=ref.device, dtype=dtype)
+    return sigma, [_cast(t, dtype) for t in tensors]
+
+def _cast(t:torch.Tensor, dtype:torch.dtype) -> torch.Tensor:
+    "`t` in `dtype`, without a call when it already is."
+    return t if t.dtype == dtype else t.to(dtype)
 
 def _combine(c_skip, x:torch.Tensor, c_out, out:torch.Tensor) -> torch.Tensor:
     "`c_skip * x + c_out * out` in as few passes over memory, and as few new buffers, as the coefficients allow."
@@ -47,19 +52,19 @@ class EPS:
     def calculate_input(self, sigma, noise:torch.Tensor) -> torch.Tensor:
         "The network's input: the noisy latent scaled by c_in."
         s, (x,) = _prepare(sigma, noise)
-        return (x * self.c_in(s)).to(noise.dtype)
+        return _cast(x * self.c_in(s), noise.dtype)
 
     def calculate_denoised(self, sigma, model_output:torch.Tensor, model_input:torch.Tensor) -> torch.Tensor:
         "The denoised latent: c_skip * model_input + c_out * model_output."
         s, (out, x) = _prepare(sigma, model_output, model_input)
         c_skip, c_out = self.c_skip_out(s)
-        return _combine(c_skip, x, c_out, out).to(model_input.dtype)
+        return _cast(_combine(c_skip, x, c_out, out), model_input.dtype)
 
     def noise_scaling(self, sigma, noise:torch.Tensor, latent_image:torch.Tensor, max_denoise:bool=False) -> torch.Tensor:
         "The starting latent: latent_image + sigma * noise (sqrt(1 + sigma^2) * noise with max_denoise)."
         s, (n, lat) = _prepare(sigma, noise, latent_image)
         scale = (1.0 + s * s).sqrt() if max_denoise else s
-        return torch.addcmul(lat, n, scale).to(noise.dtype)
+        return _cast(torch.addcmul(lat, n, scale), noise.dtype)
 
     def inverse_noise_scaling(self, sigma, latent:torch.Tensor) -> torch.Tensor:
         "Undo noise_scaling's scaling of the final latent (nothing to undo for EPS)."
@@ -110,12 +115,12 @@ class CONST(EPS):
     def noise_scaling(self, sigma, noise:torch.Tensor, latent_image:torch.Tensor, max_denoise:bool=False) -> torch.Tensor:
         "The starting latent: sigma * noise + (1 - sigma) * latent_image."
         s, (n, lat) = _prepare(sigma, noise, latent_image)
-        return (n * s + lat * (1.0 - s)).to(noise.dtype)
+        return _cast(n * s + lat * (1.0 - s), noise.dtype)
 
     def inverse_noise_scaling(self, sigma, latent:torch.Tensor) -> torch.Tensor:
         "Undo the (1 - sigma) shrinking of the latent."
         s, (lat,) = _prepare(sigma, latent)
-        return (lat / (1.0 - s)).to(latent.dtype)
+        return _cast(lat / (1.0 - s), latent.dtype)
 
 # %% ../nbs/01_parameterizations.ipynb #4587d8a3
 class LCM(EPS):
@@ -130,7 +135,8 @@ class LCM(EPS):
         t = self.timestep(sigma.reshape(sigma.shape[:1]) if sigma.ndim else sigma).to(sigma.dtype).reshape(sigma.shape)
         st = t * self.timestep_scaling
         sd2 = self.lcm_sigma_data ** 2
-        return sd2 / (st * st + sd2), st * (st * st + sd2).rsqrt()
+        q = st * st + sd2
+        return sd2 / q, st * q.rsqrt()
 
     def c_skip(self, sigma):
         skip, out = self._lcm_weights(sigma)
@@ -141,4 +147,4 @@ class LCM(EPS):
         "The LCM boundary-condition blend of the EPS estimate and the input."
         s, (out, x) = _prepare(sigma, model_output, model_input)
         skip, c = self._lcm_weights(s)
-        return _combine(skip + c, x, -s * c, out).to(model_input.dtype)
+        return _cast(_combine(skip + c, x, -s * c, out), model_input.dtype)
