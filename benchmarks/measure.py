@@ -1,0 +1,118 @@
+"""Timing and peak-memory measurement shared by the benchmark.
+
+Times: every candidate of a comparison is run in turns (round robin), each turn timing a batch of calls
+long enough to be well above the clock's resolution; the figure kept is the fastest turn's time per call.
+The minimum is the usual choice for a shared machine: other processes only ever add time, so the fastest
+turn is the one least disturbed, and running candidates in turns exposes them to the same load.
+
+Peak memory (bytes above what was allocated before the call):
+- on CUDA, `torch.cuda.max_memory_allocated()` after `reset_peak_memory_stats()`;
+- on the CPU, tensor storage is counted from the allocation and free events that `torch.profiler` records
+  with `profile_memory=True` (every tensor's storage goes through PyTorch's CPU allocator): the peak of
+  their running sum over the call. Python objects (and NumPy arrays, which report to it) are counted by
+  `tracemalloc`, separately. The figure reported is the sum of the two peaks, an upper bound of the
+  true peak (the two need not peak at the same moment).
+"""
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+
+import torch
+
+
+def synchronize(device) -> None:
+    "Wait for the device's queued work (CUDA); nothing to wait for on the CPU."
+    if torch.device(device).type == "cuda": torch.cuda.synchronize(device)
+
+
+def _calls_per_turn(fn, device, target_s: float) -> int:
+    "How many calls make one timed turn of about `target_s` seconds."
+    n = 1
+    while True:
+        synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(n): fn()
+        synchronize(device)
+        dt = time.perf_counter() - t0
+        if dt >= target_s or n >= 1 << 20: return n
+        n = max(n * 2, int(n * target_s / max(dt, 1e-9)) + 1) if dt > target_s / 20 else n * 10
+
+
+def compare_times(fns: dict, device="cpu", turns: int = 7, target_s: float = 0.02, budget_s: float = 10.0) -> dict:
+    "Seconds per call of each function in `fns` (name -> fn), measured in turns; the fastest turn of each."
+    names = list(fns)
+    for name in names: fns[name]()    # warm up: first-call costs (lazy init, allocator growth) are not timed
+    calls = {name: _calls_per_turn(fns[name], device, target_s) for name in names}
+    best = {name: float("inf") for name in names}
+    start = time.perf_counter()
+    for turn in range(turns):
+        for name in names:
+            fn, n = fns[name], calls[name]
+            synchronize(device)
+            t0 = time.perf_counter()
+            for _ in range(n): fn()
+            synchronize(device)
+            best[name] = min(best[name], (time.perf_counter() - t0) / n)
+        if turn >= 2 and time.perf_counter() - start > budget_s: break
+    return best
+
+
+def time_once(fn, device="cpu", turns: int = 3) -> float:
+    "Seconds of the fastest of `turns` single calls: for operations too slow to repeat many times."
+    best = float("inf")
+    for _ in range(turns):
+        synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _cpu_tensor_peak(fn) -> int | None:
+    "Peak bytes of CPU tensor storage allocated during `fn()` above what was live before (torch.profiler)."
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn()
+        del result
+    try: events = prof.profiler.kineto_results.events()
+    except AttributeError: return None
+    deltas = sorted((e.start_ns(), e.nbytes()) for e in events
+                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
+    live = peak = 0
+    for _, nbytes in deltas:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
+def _python_peak(fn) -> int:
+    "Peak bytes of Python allocations (tracemalloc; NumPy arrays included) during `fn()`."
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        del result
+        return max(0, tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+
+
+def peak_memory(fn, device="cpu") -> int | None:
+    "Peak bytes `fn()` needs above what was allocated before (see the module docstring for what is counted)."
+    gc.collect()
+    device = torch.device(device)
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        result = fn()
+        synchronize(device)
+        del result
+        return torch.cuda.max_memory_allocated(device) - base
+    tensors = _cpu_tensor_peak(fn)
+    if tensors is None: return None
+    return tensors + _python_peak(fn)

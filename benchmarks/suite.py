@@ -1,0 +1,438 @@
+"""The hot operations of sched_nb beside their baselines, measured in one run: rows of a table.
+
+Each row times one sched_nb operation and, where there is one, its baseline in the same process, in
+turns (see `measure.py`), and gives the speed-up `baseline time / sched_nb time` (above 1: sched_nb is
+faster) against the target the project set for it. Families or functions that are not importable yet are
+reported as skipped rows, never as errors.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from . import baselines as B
+from .measure import compare_times, peak_memory, synchronize, time_once
+
+PRESETS = {
+    # sizes of the look-ups; the argmin rule is run up to `argmin_max` values (its matrix is T x N floats)
+    "full": dict(lookup_sizes=(1_000, 100_000, 200_000, 1_000_000), argmin_max=200_000, family_size=1_000_000,
+                 latent=(4, 4, 128, 128), euler_latents=((1, 4, 64, 64), (1, 4, 8, 8)), steps=30,
+                 turns=7, target_s=0.02, budget_s=3.0, slow_turns=3, imports=True, import_runs=2,
+                 check_shifted_cascade=True),
+    "quick": dict(lookup_sizes=(1_000, 200_000), argmin_max=200_000, family_size=100_000,
+                  latent=(4, 4, 128, 128), euler_latents=((1, 4, 64, 64),), steps=30,
+                  turns=3, target_s=0.01, budget_s=1.0, slow_turns=1, imports=True, import_runs=1,
+                  check_shifted_cascade=False),
+    # a smoke test of the machinery only (seconds): the figures mean nothing at these sizes
+    "tiny": dict(lookup_sizes=(100, 1_000), argmin_max=1_000, family_size=1_000,
+                 latent=(2, 4, 16, 16), euler_latents=((1, 4, 8, 8),), steps=5,
+                 turns=1, target_s=0.001, budget_s=0.2, slow_turns=1, imports=False, import_runs=1,
+                 check_shifted_cascade=False),
+}
+
+HEAVY_MODULES = ("matplotlib", "ipywidgets", "diffusers")
+
+
+@dataclass
+class Row:
+    "One line of the table: a sched_nb operation, its baseline, and the speed-up."
+    group: str                      # the kind of operation, e.g. "timestep(sigma)"
+    operation: str                  # what sched_nb runs
+    size: str                       # the input size
+    ours_s: float | None = None     # seconds per call of sched_nb (None: skipped)
+    ours_mem: int | None = None     # peak bytes of sched_nb
+    baseline: str = ""              # what it is compared with ("" for none)
+    base_s: float | None = None     # seconds per call of the baseline
+    base_mem: int | None = None     # peak bytes of the baseline
+    target: float | None = None     # the speed-up (base_s / ours_s) the project asks for, if any
+    note: str = ""
+
+    @property
+    def speedup(self) -> float | None:
+        return self.base_s / self.ours_s if self.base_s and self.ours_s else None
+
+    @property
+    def holds(self) -> bool | None:
+        return None if self.target is None or self.speedup is None else self.speedup >= self.target
+
+
+@dataclass
+class Report:
+    "The rows, the machine they were measured on, and the agreement checks of the baselines."
+    machine: dict
+    rows: list = field(default_factory=list)
+    checks: list = field(default_factory=list)   # (what, passed, detail)
+
+    def to_json(self) -> str:
+        rows = [{**asdict(r), "speedup": r.speedup, "holds": r.holds} for r in self.rows]
+        return json.dumps({"machine": self.machine, "rows": rows, "checks": self.checks}, indent=1)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+def _optional(module: str, *names):
+    "The named attributes of sched_nb.`module`, or None when that module is not importable yet."
+    try: mod = importlib.import_module(f"sched_nb.{module}")
+    except ImportError: return None
+    try: return tuple(getattr(mod, n) for n in names) if len(names) > 1 else getattr(mod, names[0])
+    except AttributeError: return None
+
+
+def _n(n: int) -> str: return f"N={n:,}"
+
+
+def _shape(shape) -> str: return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def machine_info(device) -> dict:
+    "CPU model, cores, threads, versions and device: where the figures come from."
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration): pass
+    try: import diffusers; dv = diffusers.__version__
+    except ImportError: dv = None
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "diffusers": dv, "python": platform.python_version(), "device": str(device)}
+    if torch.device(device).type == "cuda": info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+class Bench:
+    "Measures rows with one preset on one device."
+    def __init__(self, preset="full", device="cpu"):
+        self.p, self.device = PRESETS[preset], torch.device(device)
+        self.report = Report(machine_info(self.device))
+
+    # measurement shortcuts
+    def times(self, fns: dict, slow=False) -> dict:
+        p = self.p
+        return compare_times(fns, self.device, turns=p["slow_turns"] if slow else p["turns"], target_s=p["target_s"],
+                             budget_s=p["budget_s"])
+
+    def mem(self, fn): return peak_memory(fn, self.device)
+
+    def row(self, group, operation, size, ours=None, baseline="", base=None, target=None, note="", slow=False,
+            base_memory=True):
+        "Time `ours` and `base` (functions of no argument) in turns and add the row."
+        fns = {k: f for k, f in (("ours", ours), ("base", base)) if f is not None}
+        t = self.times(fns, slow=slow) if fns else {}
+        r = Row(group, operation, size, t.get("ours"), self.mem(ours) if ours else None, baseline,
+                t.get("base"), self.mem(base) if base and base_memory else None, target, note)
+        self.report.rows.append(r)
+        return r
+
+    def skip(self, group, operation, size="", why="not importable yet", baseline=""):
+        self.report.rows.append(Row(group, operation, size, baseline=baseline, note=f"skipped: {why}"))
+
+    def check(self, what: str, passed: bool, detail: str = ""):
+        self.report.checks.append((what, bool(passed), detail))
+
+    # --- the operations ---------------------------------------------------------------------------------------
+    def imports(self):
+        "`import sched_nb` and its first use, each in a fresh process, beside importing diffusers' scheduler."
+        if not self.p["imports"]: return
+        group = "import (fresh process, torch already imported)"
+        cases = [("import sched_nb", "import sched_nb"),
+                 ("from sched_nb import model_sampling, sample_euler",
+                  "from sched_nb import model_sampling, sample_euler")]
+        base = None
+        if _has_diffusers(): base = import_in_fresh_process("from diffusers import EulerDiscreteScheduler", self.p["import_runs"])
+        for name, code in cases:
+            res = import_in_fresh_process(code, self.p["import_runs"])
+            if res is None: self.skip(group, name, why="the import fails"); continue
+            heavy = res["heavy"]
+            self.check(f"`{code}` imports none of {', '.join(HEAVY_MODULES)}", not heavy,
+                       f"loaded: {', '.join(heavy)}" if heavy else "none loaded")
+            self.report.rows.append(Row(group, name, "", res["seconds"], res["rss"],
+                                        "from diffusers import EulerDiscreteScheduler" if base else "",
+                                        base["seconds"] if base else None, base["rss"] if base else None,
+                                        note="memory: growth of the resident set; heavy modules loaded: "
+                                             + (", ".join(heavy) or "none")))
+
+    def construction(self):
+        "Every model sampling built with its defaults, beside diffusers' scheduler and the scalar cascade loop."
+        group = "construction"
+        classes = [("discrete", "ModelSamplingDiscrete", {}), ("discrete", "ModelSamplingDiscrete", {"zsnr": True}),
+                   ("discrete", "ModelSamplingDiscreteDistilled", {}), ("discrete", "ModelSamplingDiscreteEDM", {}),
+                   ("continuous", "ModelSamplingContinuousEDM", {}), ("continuous", "ModelSamplingContinuousV", {}),
+                   ("cascade", "StableCascadeSampling", {}), ("cascade", "StableCascadeSampling", {"shift": 2.0}),
+                   ("flow", "ModelSamplingDiscreteFlow", {}), ("flow", "ModelSamplingFlux", {})]
+        for module, name, cfg in classes:
+            label = f"{name}({cfg})" if cfg else f"{name}()"
+            cls = _optional(module, name)
+            if cls is None: self.skip(group, label); continue
+            if name == "ModelSamplingDiscrete" and "zsnr" in cfg: ours = lambda cls=cls: cls(zsnr=True)
+            else: ours = lambda cls=cls, cfg=cfg: cls(cfg or None)
+            if name == "ModelSamplingDiscrete" and not cfg and _has_diffusers():
+                self.row(group, label, "1000 steps", ours, "diffusers EulerDiscreteScheduler(SD config)",
+                         B.diffusers_scheduler)
+            elif name == "StableCascadeSampling":
+                loop, shift = _cascade_loop(), cfg.get("shift", 1.0)
+                if loop is None: self.row(group, label, "10000 steps", ours, note="scalar loop not importable")
+                elif shift != 1.0:   # checked (in a full run), not timed: the target is about the default
+                    if self.p["check_shifted_cascade"]: self.check_cascade(ours(), loop(shift), shift)
+                    self.row(group, label, "10000 steps", ours)
+                else:
+                    self.check_cascade(ours(), loop(shift), shift)
+                    self.row(group, label, "10000 steps", ours, "seed: scalar loop of 10000 sigma(t) calls",
+                             lambda: loop(shift), target=50.0, slow=True, base_memory=False,
+                             note="the loop's memory is not measured: profiling its 10000 iterations takes ~20 s")
+            else: self.row(group, label, "", ours)
+        model_sampling = _optional("compose", "model_sampling")
+        label = 'model_sampling("discrete", "v_prediction", zsnr=True)'
+        if model_sampling is None: self.skip(group, label)
+        else: self.row(group, label, "1000 steps", lambda: model_sampling("discrete", "v_prediction", zsnr=True))
+
+    def check_cascade(self, ours, loop, shift):
+        rel = ((ours.sigmas.double() - loop.sigmas.double()).abs() / loop.sigmas.double()).max().item()
+        self.check(f"scalar cascade loop (shift {shift}) and StableCascadeSampling give the same sigmas within 2e-3",
+                   rel <= 2e-3, f"max relative difference {rel:.1e}")
+
+    def lookups(self):
+        "timestep(sigma) and sigma(t) of the discrete schedule at every size, and of every family at one size."
+        Discrete = _optional("discrete", "ModelSamplingDiscrete")
+        if Discrete is None:
+            self.skip("timestep(sigma)", "ModelSamplingDiscrete.timestep"); return
+        ms = Discrete().to(self.device)
+        T = len(ms.log_sigmas)
+        for n in self.p["lookup_sizes"]:
+            sig = B.log_uniform_sigmas(n, self.device)
+            if n <= self.p["argmin_max"]:
+                same = torch.equal(ms.timestep(sig), B.argmin_timestep(ms.log_sigmas, sig))
+                self.check(f"argmin rule and ModelSamplingDiscrete.timestep give the same timesteps ({_n(n)})", same)
+                self.row("timestep(sigma)", "ModelSamplingDiscrete.timestep", _n(n), lambda: ms.timestep(sig),
+                         f"seed: argmin over the [{T}, N] distance matrix", lambda: B.argmin_timestep(ms.log_sigmas, sig),
+                         target=20.0 if n == 200_000 else None, slow=n >= 100_000)
+            else:
+                self.row("timestep(sigma)", "ModelSamplingDiscrete.timestep", _n(n), lambda: ms.timestep(sig),
+                         f"seed: argmin over the [{T}, N] distance matrix",
+                         note=f"argmin not run: its matrix alone would be {_bytes(4 * T * n)}")
+        later = []   # the sigma(t) rows, after all timestep(sigma) rows
+        for n in self.p["lookup_sizes"]:
+            later.append(lambda n=n: self.discrete_sigma(ms, n))
+        n = self.p["family_size"]
+        for module, name in (("discrete", "ModelSamplingDiscreteDistilled"), ("discrete", "ModelSamplingDiscreteEDM"),
+                             ("continuous", "ModelSamplingContinuousEDM"), ("continuous", "ModelSamplingContinuousV"),
+                             ("cascade", "StableCascadeSampling"), ("flow", "ModelSamplingDiscreteFlow"),
+                             ("flow", "ModelSamplingFlux")):
+            cls = _optional(module, name)
+            if cls is None:
+                self.skip("timestep(sigma)", f"{name}.timestep", _n(n)); self.skip("sigma(t)", f"{name}.sigma", _n(n))
+                continue
+            m = cls().to(self.device)
+            lo, hi = (float(v) for v in m.sigmas[[0, -1]].log())
+            sig = torch.empty(n, device=self.device).uniform_(lo, hi, generator=_generator(self.device)).exp_()
+            t = m.timestep(sig)
+            self.row("timestep(sigma)", f"{name}.timestep", _n(n), lambda m=m, sig=sig: m.timestep(sig), slow=True)
+            later.append(lambda name=name, m=m, t=t: self.row("sigma(t)", f"{name}.sigma", _n(n), lambda: m.sigma(t), slow=True))
+        for measure in later: measure()
+
+    def discrete_sigma(self, ms, n):
+        "sigma(t) of the discrete schedule on `n` timesteps, beside the seed's interpolation."
+        T = len(ms.log_sigmas)
+        t = torch.rand(n, generator=torch.Generator().manual_seed(1)).mul_(T - 1).to(self.device)
+        ref, got = B.interp_sigma(ms.log_sigmas, t), ms.sigma(t)
+        rel = ((got.double() - ref.double()).abs() / ref.double()).max().item()
+        self.check(f"seed interpolation and ModelSamplingDiscrete.sigma agree within 2e-5 ({_n(n)})", rel <= 2e-5,
+                   f"max relative difference {rel:.1e}")
+        self.row("sigma(t)", "ModelSamplingDiscrete.sigma", _n(n), lambda: ms.sigma(t),
+                 "seed: clamp, floor/ceil, interpolate", lambda: B.interp_sigma(ms.log_sigmas, t))
+
+    def denoised(self):
+        "calculate_denoised of each parameterization on one latent, beside the seed's formula and the fused-pass floor."
+        P = _optional("parameterizations", "EPS", "V_PREDICTION", "EDM", "X0", "CONST", "LCM")
+        if P is None: self.skip("calculate_denoised", "every parameterization"); return
+        shape = self.p["latent"]
+        g = _generator(self.device)
+        x = torch.randn(shape, device=self.device, generator=g)
+        out = torch.randn(shape, device=self.device, generator=g)
+        sigma = torch.logspace(-1, 1.2, shape[0], device=self.device)
+        params = dict(zip(("EPS", "V_PREDICTION", "EDM", "X0", "CONST"), P[:5]))
+        fns = {"clone": lambda: x.clone()}
+        for name, cls in params.items():
+            p = cls()
+            got, ref = p.calculate_denoised(sigma, out, x), B.seed_denoised(name, sigma, out, x)
+            rel = ((got - ref).abs().max() / ref.abs().max()).item()
+            self.check(f"seed formula and {name}.calculate_denoised agree within 2e-5 {_shape(shape)}", rel <= 2e-5,
+                       f"max difference {rel:.1e} of the largest value")
+            fns[name] = lambda p=p: p.calculate_denoised(sigma, out, x)
+            fns["seed " + name] = lambda name=name: B.seed_denoised(name, sigma, out, x)
+        Distilled = _optional("discrete", "ModelSamplingDiscreteDistilled")
+        if Distilled is not None:
+            lcm = type("ModelSamplingDiscreteDistilled_LCM", (Distilled, P[5]), {})().to(self.device)
+            fns["LCM"] = lambda: lcm.calculate_denoised(sigma, out, x)
+        t = self.times(fns)
+        floor = B.fused_pass_seconds(t["clone"], tensors_read=2)
+        bound = f"one fused pass: 3 tensors at x.clone()'s bandwidth ({_seconds(floor)})"
+        for name in [*params, "LCM"]:
+            if name not in t: self.skip("calculate_denoised", f"{name}.calculate_denoised", _shape(shape)); continue
+            fn = fns[name]
+            mem = self.mem(fn)
+            if name in params:
+                self.report.rows.append(Row("calculate_denoised", f"{name}.calculate_denoised", _shape(shape), t[name], mem,
+                                            f"seed formula", t["seed " + name], self.mem(fns["seed " + name])))
+            self.report.rows.append(Row("calculate_denoised", f"{name}.calculate_denoised", _shape(shape), t[name], mem,
+                                        bound, floor, None, target=None if name == "X0" else 1 / 1.5,
+                                        note="X0 returns the model output itself" if name == "X0" else
+                                             "LCM includes its timestep(sigma) look-up" if name == "LCM" else ""))
+
+    def euler(self):
+        "A whole Euler sampling loop with a no-op network, sched_nb's sample_euler beside diffusers' loop."
+        sample_euler, Denoiser = _optional("samplers", "sample_euler", "Denoiser") or (None, None)
+        model_sampling = _optional("compose", "model_sampling")
+        steps = self.p["steps"]
+        group = f"Euler sampling, {steps} steps, no-op network"
+        if sample_euler is None or model_sampling is None or not _has_diffusers():
+            self.skip(group, "sample_euler", why="sample_euler, model_sampling or diffusers not importable"); return
+        sched = B.diffusers_scheduler()
+        sched.set_timesteps(steps, device=self.device)
+        sigmas = sched.sigmas.to(self.device)
+        model = Denoiser(B.no_op_net, model_sampling("discrete", "eps")).to(self.device)
+        host_sigmas = sigmas.cpu()
+        for shape in self.p["euler_latents"]:
+            x = torch.randn(shape, device=self.device, generator=_generator(self.device))
+            ours = lambda: sample_euler(model, x, host_sigmas, disable=True)
+            base = lambda: B.diffusers_euler_loop(sched, B.no_op_net, x)
+            a, b = ours(), base()
+            rel = ((a - b).abs().max() / b.abs().max()).item()
+            self.check(f"sample_euler and diffusers' Euler loop give the same latent {_shape(shape)}", rel <= 1e-4,
+                       f"max difference {rel:.1e} of the largest value")
+            r = self.row(group, "sample_euler(Denoiser(net, discrete eps))", _shape(shape), ours,
+                         "diffusers loop: scale_model_input + net + step", base, target=1.0)
+            r.note = f"per step: {_seconds(r.ours_s / steps)} vs {_seconds(r.base_s / steps)}"
+            # one step alone: what the loop does at step steps // 2
+            i = steps // 2
+            sig_i, ratio = sigmas[i].expand(shape[0]), float(host_sigmas[i + 1] / host_sigmas[i])
+            self.row("one Euler step, no-op network", "Denoiser call + lerp", _shape(shape),
+                     lambda: torch.lerp(model(x, sig_i), x, ratio), "diffusers scale_model_input + net + step",
+                     lambda: B.diffusers_one_step(sched, B.no_op_net, x, i), target=1.0)
+
+    def diffusers_setup(self):
+        "Making the inference sigmas: diffusers' set_timesteps beside sched_nb's step schedules."
+        if not _has_diffusers(): self.skip("inference sigmas", "set_timesteps", why="diffusers not installed"); return
+        steps, group = self.p["steps"], "inference sigmas"
+        sched = B.diffusers_scheduler()
+        base = lambda: sched.set_timesteps(steps, device=self.device)
+        diffusers_sigmas = _optional("interop", "diffusers_sigmas")
+        calculate_sigmas = _optional("schedulers", "calculate_sigmas")
+        model_sampling = _optional("compose", "model_sampling")
+        label = f"{steps} steps"
+        if diffusers_sigmas is None: self.skip(group, "diffusers_sigmas(config, steps)", label)
+        else:
+            sched.set_timesteps(steps)
+            got = torch.as_tensor(diffusers_sigmas(B.DIFFUSERS_SD_CONFIG, steps), dtype=torch.float64).cpu()
+            rel = ((got - sched.sigmas.double()).abs() / sched.sigmas.double().clamp_min(1e-12)).max().item()
+            self.check(f"diffusers_sigmas and diffusers' set_timesteps give the same sigmas ({steps} steps)", rel <= 1e-5,
+                       f"max relative difference {rel:.1e}")
+            self.row(group, "diffusers_sigmas(config, steps)", label, lambda: diffusers_sigmas(B.DIFFUSERS_SD_CONFIG, steps),
+                     "diffusers set_timesteps", base)
+        if calculate_sigmas is None or model_sampling is None: self.skip(group, 'calculate_sigmas(ms, "normal", steps)', label)
+        else:
+            ms = model_sampling("discrete", "eps").to(self.device)
+            self.row(group, 'calculate_sigmas(ms, "normal", steps)', label, lambda: calculate_sigmas(ms, "normal", steps),
+                     "diffusers set_timesteps", base)
+
+    def run(self, progress=None) -> Report:
+        for part in (self.imports, self.construction, self.lookups, self.denoised, self.euler, self.diffusers_setup):
+            if progress: progress(part.__doc__.split(":")[0].split(",")[0])
+            with torch.no_grad(): part()
+        return self.report
+
+
+# --- small utilities ----------------------------------------------------------------------------------------
+_DIFFUSERS = None
+
+
+def _has_diffusers() -> bool:
+    global _DIFFUSERS
+    if _DIFFUSERS is None:
+        try: import diffusers  # noqa: F401
+        except ImportError: _DIFFUSERS = False
+        else: _DIFFUSERS = True
+    return _DIFFUSERS
+
+
+def _cascade_loop():
+    "A function `shift -> scalar-loop StableCascade module`, or None when it cannot be imported."
+    try: cls = B.cascade_loop_class()
+    except ImportError: return None
+    return lambda shift=1.0: cls(shift)
+
+
+def _generator(device):
+    return torch.Generator(device=device).manual_seed(0)
+
+
+_IMPORT_SCRIPT = r"""
+import json, sys, time, torch
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS"))
+before = rss(); t0 = time.perf_counter()
+exec({code!r})
+seconds = time.perf_counter() - t0
+print(json.dumps({{"seconds": seconds, "rss": rss() - before, "heavy": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+def import_in_fresh_process(code: str, runs: int = 1) -> dict | None:
+    "Seconds (best of `runs` fresh processes), resident-set growth and heavy modules loaded by `code`."
+    script = _IMPORT_SCRIPT.format(code=code, heavy=HEAVY_MODULES)
+    best = None
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        if proc.returncode != 0: return None
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        if best is None or res["seconds"] < best["seconds"]: best = res
+    return best
+
+
+def _seconds(s: float | None) -> str:
+    if s is None: return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale: return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def _bytes(b: int | None) -> str:
+    if b is None: return "—"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(b) >= scale: return f"{b / scale:.3g} {unit}"
+    return f"{b} B"
+
+
+def markdown(report: Report) -> str:
+    "The report as a markdown table, the machine above it and the checks below."
+    m = report.machine
+    head = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s); torch {m['torch']}, "
+            f"diffusers {m['diffusers']}, Python {m['python']}; device {m['device']}" + (f" ({m['gpu']})" if "gpu" in m else ""))
+    lines = [head, "",
+             "| operation | size | sched_nb | peak mem | baseline | baseline time | peak mem | speed-up | target |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    group = None
+    for r in report.rows:
+        if r.group != group:
+            group = r.group
+            lines.append(f"| **{group}** | | | | | | | | |")
+        speed = f"{r.speedup:.3g}x" if r.speedup else "—"
+        if r.target is None: target = ""
+        else:
+            verdict = "holds" if r.holds else ("misses" if r.holds is False else "")
+            target = f"≥ {r.target:.3g}x {verdict}".strip()
+        cell_ours = _seconds(r.ours_s) if r.ours_s is not None else (r.note or "—")
+        note = f" ({r.note})" if r.note and r.ours_s is not None else ""
+        lines.append(f"| {r.operation}{note} | {r.size} | {cell_ours} | {_bytes(r.ours_mem)} | {r.baseline or '—'} | "
+                     f"{_seconds(r.base_s)} | {_bytes(r.base_mem)} | {speed} | {target} |")
+    if report.checks:
+        lines += ["", "Baselines checked against sched_nb before timing:"]
+        lines += [f"- {'ok' if ok else 'FAILED'}: {what}" + (f" ({detail})" if detail else "") for what, ok, detail in report.checks]
+    return "\n".join(lines)
