@@ -59,8 +59,8 @@ def voila_command(port:int, # the port to serve on (127.0.0.1)
                   open_browser:bool=False, # let Voila open a browser tab
                  ) -> list:
     "The command line that serves the explorer notebook with Voila on 127.0.0.1:`port`."
-    return [sys.executable, "-m", "voila", str(explorer_notebook()), f"--port={port}", "--Voila.ip=127.0.0.1",
-            "--theme=light", "--show_tracebacks=True"] + ([] if open_browser else ["--no-browser"])
+    return [sys.executable, "-m", "voila", str(explorer_notebook()), f"--port={port}", "--Voila.port_retries=0",
+            "--Voila.ip=127.0.0.1", "--theme=light", "--show_tracebacks=True"] + ([] if open_browser else ["--no-browser"])
 
 # %% ../nbs/14_cli.ipynb #227d635c
 def _parser() -> argparse.ArgumentParser:

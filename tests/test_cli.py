@@ -126,3 +126,18 @@ def test_explore_without_voila_says_how_to_get_it(monkeypatch, capsys):
     monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name, *a: None if name == "voila" else real(name, *a))
     assert cli.main(["explore", "--no-browser"]) == 1
     assert "pip install voila" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_explore_refuses_a_port_in_use():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.Popen(sched_nb_command() + ["explore", "--port", str(port), "--no-browser"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try: out, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    assert proc.returncode != 0
+    assert f"http://127.0.0.1:{port}/" in out and "already in use" in out.lower()
