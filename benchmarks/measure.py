@@ -43,8 +43,14 @@ def _calls_per_turn(fn, device, target_s: float) -> int:
 def compare_times(fns: dict, device="cpu", turns: int = 7, target_s: float = 0.02, budget_s: float = 10.0) -> dict:
     "Seconds per call of each function in `fns` (name -> fn), measured in turns; the fastest turn of each."
     names = list(fns)
-    for name in names: fns[name]()    # warm up: first-call costs (lazy init, allocator growth) are not timed
-    calls = {name: _calls_per_turn(fns[name], device, target_s) for name in names}
+    calls = {}
+    for name in names:   # warm up: first-call costs (lazy init, allocator growth) are not timed
+        synchronize(device)
+        t0 = time.perf_counter()
+        fns[name]()
+        synchronize(device)
+        # a call as long as a turn is a turn of one call; otherwise find how many calls make one
+        calls[name] = 1 if time.perf_counter() - t0 >= target_s else _calls_per_turn(fns[name], device, target_s)
     best = {name: float("inf") for name in names}
     start = time.perf_counter()
     for turn in range(turns):
@@ -71,21 +77,46 @@ def time_once(fn, device="cpu", turns: int = 3) -> float:
     return best
 
 
-def _cpu_tensor_peak(fn) -> int | None:
-    "Peak bytes of CPU tensor storage allocated during `fn()` above what was live before (torch.profiler)."
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        result = fn()
-        del result
+class _quiet_stderr:
+    "Silence the profiler's own start/stop lines on file descriptor 2 while it runs."
+    def __enter__(self):
+        import os, sys
+        sys.stderr.flush()
+        self.saved, self.null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(self.null, 2)
+    def __exit__(self, *exc):
+        import os
+        os.dup2(self.saved, 2)
+        os.close(self.saved); os.close(self.null)
+
+
+def _cpu_tensor_peaks(fns: dict) -> dict:
+    "Peak bytes of CPU tensor storage each function allocates above what was live before (one torch.profiler session)."
+    from torch.profiler import ProfilerActivity, profile, record_function
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        for name, fn in fns.items():
+            with record_function(f"peak_memory:{name}"):
+                result = fn()
+                del result
     try: events = prof.profiler.kineto_results.events()
-    except AttributeError: return None
-    deltas = sorted((e.start_ns(), e.nbytes()) for e in events
-                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
-    live = peak = 0
-    for _, nbytes in deltas:
-        live += nbytes
-        peak = max(peak, live)
-    return peak
+    except AttributeError: return {name: None for name in fns}
+    spans, deltas = {}, []
+    for e in events:
+        if e.name().startswith("peak_memory:"): spans[e.name()[12:]] = (e.start_ns(), e.start_ns() + e.duration_ns())
+        elif e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU:
+            deltas.append((e.start_ns(), e.nbytes()))
+    deltas.sort()
+    peaks = {}
+    for name in fns:
+        if name not in spans: peaks[name] = None; continue
+        start, end = spans[name]
+        live = peak = 0
+        for t, nbytes in deltas:
+            if start <= t <= end:
+                live += nbytes
+                peak = max(peak, live)
+        peaks[name] = peak
+    return peaks
 
 
 def _python_peak(fn) -> int:
@@ -101,18 +132,25 @@ def _python_peak(fn) -> int:
         tracemalloc.stop()
 
 
-def peak_memory(fn, device="cpu") -> int | None:
-    "Peak bytes `fn()` needs above what was allocated before (see the module docstring for what is counted)."
+def peak_memories(fns: dict, device="cpu") -> dict:
+    "Peak bytes each function needs above what was allocated before it (see the module docstring for what is counted)."
     gc.collect()
     device = torch.device(device)
     if device.type == "cuda":
-        synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        result = fn()
-        synchronize(device)
-        del result
-        return torch.cuda.max_memory_allocated(device) - base
-    tensors = _cpu_tensor_peak(fn)
-    if tensors is None: return None
-    return tensors + _python_peak(fn)
+        peaks = {}
+        for name, fn in fns.items():
+            synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            result = fn()
+            synchronize(device)
+            del result
+            peaks[name] = torch.cuda.max_memory_allocated(device) - base
+        return peaks
+    tensors = _cpu_tensor_peaks(fns)
+    return {name: None if tensors[name] is None else tensors[name] + _python_peak(fn) for name, fn in fns.items()}
+
+
+def peak_memory(fn, device="cpu") -> int | None:
+    "Peak bytes `fn()` needs above what was allocated before it."
+    return peak_memories({"fn": fn}, device)["fn"]

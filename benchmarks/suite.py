@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from . import baselines as B
-from .measure import compare_times, peak_memory, synchronize, time_once
+from .measure import compare_times, peak_memories
 
 PRESETS = {
     # sizes of the look-ups; the argmin rule is run up to `argmin_max` values (its matrix is T x N floats)
@@ -110,6 +110,7 @@ class Bench:
     def __init__(self, preset="full", device="cpu"):
         self.p, self.device = PRESETS[preset], torch.device(device)
         self.report = Report(machine_info(self.device))
+        self.pending = []   # (row, attribute, function) whose peak memory is still to be measured
 
     # measurement shortcuts
     def times(self, fns: dict, slow=False) -> dict:
@@ -117,15 +118,23 @@ class Bench:
         return compare_times(fns, self.device, turns=p["slow_turns"] if slow else p["turns"], target_s=p["target_s"],
                              budget_s=p["budget_s"])
 
-    def mem(self, fn): return peak_memory(fn, self.device)
+    def later(self, row: Row, attr: str, fn):
+        "Measure `fn`'s peak memory into `row.attr` with the others of this part (one profiler session)."
+        self.pending.append((row, attr, fn))
+
+    def flush_memory(self):
+        peaks = peak_memories({str(i): fn for i, (_, _, fn) in enumerate(self.pending)}, self.device)
+        for i, (row, attr, _) in enumerate(self.pending): setattr(row, attr, peaks[str(i)])
+        self.pending = []
 
     def row(self, group, operation, size, ours=None, baseline="", base=None, target=None, note="", slow=False,
             base_memory=True):
-        "Time `ours` and `base` (functions of no argument) in turns and add the row."
+        "Time `ours` and `base` (functions of no argument) in turns and add the row; their memory is measured later."
         fns = {k: f for k, f in (("ours", ours), ("base", base)) if f is not None}
         t = self.times(fns, slow=slow) if fns else {}
-        r = Row(group, operation, size, t.get("ours"), self.mem(ours) if ours else None, baseline,
-                t.get("base"), self.mem(base) if base and base_memory else None, target, note)
+        r = Row(group, operation, size, t.get("ours"), None, baseline, t.get("base"), None, target, note)
+        if ours is not None: self.later(r, "ours_mem", ours)
+        if base is not None and base_memory: self.later(r, "base_mem", base)
         self.report.rows.append(r)
         return r
 
@@ -274,15 +283,17 @@ class Bench:
         bound = f"one fused pass: 3 tensors at x.clone()'s bandwidth ({_seconds(floor)})"
         for name in [*params, "LCM"]:
             if name not in t: self.skip("calculate_denoised", f"{name}.calculate_denoised", _shape(shape)); continue
-            fn = fns[name]
-            mem = self.mem(fn)
             if name in params:
-                self.report.rows.append(Row("calculate_denoised", f"{name}.calculate_denoised", _shape(shape), t[name], mem,
-                                            f"seed formula", t["seed " + name], self.mem(fns["seed " + name])))
-            self.report.rows.append(Row("calculate_denoised", f"{name}.calculate_denoised", _shape(shape), t[name], mem,
-                                        bound, floor, None, target=None if name == "X0" else 1 / 1.5,
-                                        note="X0 returns the model output itself" if name == "X0" else
-                                             "LCM includes its timestep(sigma) look-up" if name == "LCM" else ""))
+                r = Row("calculate_denoised", f"{name}.calculate_denoised", _shape(shape), t[name], None,
+                        "seed formula", t["seed " + name], None)
+                self.later(r, "ours_mem", fns[name]); self.later(r, "base_mem", fns["seed " + name])
+                self.report.rows.append(r)
+            r = Row("calculate_denoised", f"{name}.calculate_denoised", _shape(shape), t[name], None, bound, floor, None,
+                    target=None if name == "X0" else 1 / 1.5,
+                    note="X0 returns the model output itself" if name == "X0" else
+                         "LCM includes its timestep(sigma) look-up" if name == "LCM" else "")
+            self.later(r, "ours_mem", fns[name])
+            self.report.rows.append(r)
 
     def euler(self):
         "A whole Euler sampling loop with a no-op network, sched_nb's sample_euler beside diffusers' loop."
@@ -343,7 +354,9 @@ class Bench:
     def run(self, progress=None) -> Report:
         for part in (self.imports, self.construction, self.lookups, self.denoised, self.euler, self.diffusers_setup):
             if progress: progress(part.__doc__.split(":")[0].split(",")[0])
-            with torch.no_grad(): part()
+            with torch.no_grad():
+                part()
+                self.flush_memory()
         return self.report
 
 
