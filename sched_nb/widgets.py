@@ -61,9 +61,10 @@ _STYLE = {"description_width": "120px"}
 def _dropdown(name, options, value, **kw): return W.Dropdown(options=list(options), value=value, description=name, style=_STYLE, **kw)
 def _log_slider(name, value, lo, hi, fmt=".3g"):
     return W.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=0.01, description=name, readout_format=fmt,
-                            continuous_update=False, style=_STYLE)
+                            continuous_update=False, style=_STYLE, layout=W.Layout(width="95%"))
 def _slider(name, value, lo, hi, step, cls=W.FloatSlider):
-    return cls(value=value, min=lo, max=hi, step=step, description=name, continuous_update=False, style=_STYLE)
+    return cls(value=value, min=lo, max=hi, step=step, description=name, continuous_update=False, style=_STYLE,
+               layout=W.Layout(width="95%"))
 
 # %% ../nbs/13_widgets.ipynb #9a552c16
 class Explorer:
