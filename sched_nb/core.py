@@ -195,10 +195,9 @@ def check_noise_levels(name:str, # the argument's name, for the message
                       ) -> torch.Tensor:
     "`x`, or a `ValueError` if it holds NaN or negative values: only for CPU tensors outside torch.compile (no device sync)."
     if x.device.type != "cpu" or x.numel() == 0 or torch.compiler.is_compiling(): return x
-    bad = ~(x >= 0)
-    if bad.any():
+    if not x.min().item() >= 0:   # one reduction; a NaN minimum fails the test too
         flat = x.reshape(-1)
-        i = int(bad.reshape(-1).nonzero()[0])
+        i = int((~(flat >= 0)).nonzero()[0])
         raise ValueError(f"{name} must be a noise level >= 0, got {flat[i].item()!r} (at flat index {i} of shape {tuple(x.shape)})")
     return x
 
