@@ -21,6 +21,7 @@ lic = licenses.get(cfg["license"].lower(), (cfg["license"], None))
 
 requirements = shlex.split(cfg.get("requirements", ""))
 dev_requirements = shlex.split(cfg.get("dev_requirements", ""))
+explore_requirements = shlex.split(cfg.get("explore_requirements", ""))
 console_scripts = cfg.get("console_scripts", "").split()
 
 setuptools.setup(
@@ -45,7 +46,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg["lib_path"]: ["*.ipynb"]},
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"dev": dev_requirements, "explore": explore_requirements},
     python_requires=">=" + cfg["min_python"],
     zip_safe=False,
     entry_points={

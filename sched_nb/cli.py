@@ -86,7 +86,7 @@ def main(argv:list|None=None, # the arguments; None: the command line
         return 0
     if args.command == "explore":
         if importlib.util.find_spec("voila") is None:
-            print("sched_nb explore needs Voila: pip install voila", file=sys.stderr)
+            print("sched_nb explore needs Voila: pip install \"sched_nb[explore]\" (or pip install voila)", file=sys.stderr)
             return 1
         port = args.port or free_port()
         print(f"sched_nb explorer: http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
