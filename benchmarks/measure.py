@@ -90,14 +90,20 @@ class _quiet_stderr:
         os.close(self.saved); os.close(self.null)
 
 
-def _cpu_tensor_peaks(fns: dict) -> dict:
-    "Peak bytes of CPU tensor storage each function allocates above what was live before (one torch.profiler session)."
+def _cpu_peaks(fns: dict) -> dict:
+    "Peak bytes of CPU tensor storage plus peak bytes of Python allocations of each function (one profiler session)."
     from torch.profiler import ProfilerActivity, profile, record_function
+    python = {}
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         for name, fn in fns.items():
-            with record_function(f"peak_memory:{name}"):
-                result = fn()
-                del result
+            tracemalloc.start()
+            try:
+                base = tracemalloc.get_traced_memory()[0]
+                with record_function(f"peak_memory:{name}"):
+                    result = fn()
+                    del result
+                python[name] = max(0, tracemalloc.get_traced_memory()[1] - base)
+            finally: tracemalloc.stop()
     try: events = prof.profiler.kineto_results.events()
     except AttributeError: return {name: None for name in fns}
     spans, deltas = {}, []
@@ -115,21 +121,8 @@ def _cpu_tensor_peaks(fns: dict) -> dict:
             if start <= t <= end:
                 live += nbytes
                 peak = max(peak, live)
-        peaks[name] = peak
+        peaks[name] = peak + python[name]
     return peaks
-
-
-def _python_peak(fn) -> int:
-    "Peak bytes of Python allocations (tracemalloc; NumPy arrays included) during `fn()`."
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        result = fn()
-        del result
-        return max(0, tracemalloc.get_traced_memory()[1] - base)
-    finally:
-        tracemalloc.stop()
 
 
 def peak_memories(fns: dict, device="cpu") -> dict:
@@ -147,8 +140,7 @@ def peak_memories(fns: dict, device="cpu") -> dict:
             del result
             peaks[name] = torch.cuda.max_memory_allocated(device) - base
         return peaks
-    tensors = _cpu_tensor_peaks(fns)
-    return {name: None if tensors[name] is None else tensors[name] + _python_peak(fn) for name, fn in fns.items()}
+    return _cpu_peaks(fns)
 
 
 def peak_memory(fn, device="cpu") -> int | None:

@@ -57,7 +57,7 @@ def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
                   x:torch.Tensor, # values to look up, any shape
                  ) -> torch.Tensor:
     "Index of the entry of `grid` nearest to each `x`: argmin |x - grid|, ties to the lowest index, by binary search."
-    dtype = torch.promote_types(grid.dtype, x.dtype)
+    dtype = grid.dtype if x.dtype == grid.dtype else torch.promote_types(grid.dtype, x.dtype)
     if grid.dtype != dtype: grid = grid.to(dtype)
     flat = (x if x.dtype == dtype else x.to(dtype)) if x.ndim == 1 else x.to(dtype).reshape(-1)
     n = grid.shape[0]
