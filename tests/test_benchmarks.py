@@ -231,3 +231,19 @@ def test_peak_memory_counts_what_is_live_at_once():
 def test_compare_times_times_every_function():
     t = compare_times({"a": lambda: sum(range(100)), "b": lambda: None}, turns=2, target_s=0.001)
     assert set(t) == {"a", "b"} and all(v > 0 and math.isfinite(v) for v in t.values())
+
+
+# --- the compiler and GPU checks ------------------------------------------------------------------------------
+def test_parameterizations_and_conversions_compile_without_graph_breaks():
+    "torch.compile(fullgraph=True) raises on any graph break; the eager backend checks that without generating code."
+    from benchmarks.gpu_checks import check_compile
+    failed = [f"{r['name']}: {r['error']}" for r in check_compile(torch.device("cpu"), "eager") if not r["ok"]]
+    assert failed == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_euler_loop_has_no_host_sync_and_captures_as_a_cuda_graph():
+    from benchmarks.gpu_checks import cuda_graph_euler
+    res = cuda_graph_euler(steps=5, shape=(2, 4, 16, 16))
+    assert res["host_sync_in_loop"] == "none"
+    assert res["captured"] and res["max_abs_difference"] <= 1e-5
