@@ -235,6 +235,32 @@ STEP_ROWS += [
 ]
 
 
+
+def _interop():
+    from sched_nb import interop
+    return interop
+
+
+SD_CONFIG = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000}
+STEP_ROWS += [
+    row(lambda: _interop().from_diffusers(None), TypeError, "config", "NoneType", "diffusers scheduler config", id="from-diffusers-None"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "beta_schedule": "foo"}), ValueError, "beta_schedule", "'foo'", "'scaled_linear'", id="from-diffusers-beta-schedule"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "prediction_type": "vv"}), ValueError, "prediction_type", "'vv'", "'epsilon'", id="from-diffusers-prediction-type"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "num_train_timesteps": 0}), ValueError, "num_train_timesteps", "got 0", ">= 2", id="from-diffusers-timesteps-0"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "beta_end": 2.0}), ValueError, "2.0", "(0, 1)", id="from-diffusers-beta-end-2"),
+    row(lambda: _interop().diffusers_sigmas(SD_CONFIG, 0), ValueError, "num_inference_steps", "got 0", ">= 1", id="diffusers-sigmas-steps-0"),
+    row(lambda: _interop().diffusers_sigmas({**SD_CONFIG, "timestep_spacing": "foo"}, 10), ValueError, "timestep_spacing", "'foo'", "'linspace'", id="diffusers-sigmas-spacing"),
+    row(lambda: _interop().diffusers_sigmas({**SD_CONFIG, "use_karras_sigmas": True, "use_exponential_sigmas": True}, 10), ValueError, "use_karras_sigmas", "use_exponential_sigmas", "only one", id="diffusers-sigmas-two-respacings"),
+    row(lambda: _interop().to_diffusers(model_sampling("flux")), TypeError, "to_diffusers", "ModelSamplingFlux_CONST", "discrete", id="to-diffusers-flux"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "beta_start": NAN}), ValueError, "beta_start", "nan", "finite",
+        marks=pending("from_diffusers reports diffusers' beta_start under sched_nb's name linear_start"), id="from-diffusers-beta-start-nan"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "trained_betas": [[0.1, 0.2]]}), ValueError, "trained_betas", "1-D",
+        marks=pending("from_diffusers calls float() on each trained_betas entry: a TypeError that names no parameter"), id="from-diffusers-trained-betas-2d"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "rescale_betas_zero_snr": "yes"}), TypeError, "rescale_betas_zero_snr", "'yes'", "True or False",
+        marks=pending("from_diffusers turns any truthy rescale_betas_zero_snr into zsnr=True"), id="from-diffusers-zsnr-str"),
+]
+
+
 @pytest.mark.parametrize("call, exc, parts", STEP_ROWS)
 def test_step_schedules_and_samplers_refuse(call, exc, parts):
     with pytest.raises(exc) as info:
