@@ -449,7 +449,23 @@ def markdown(report: Report) -> str:
         note = f" ({r.note})" if r.note and r.ours_s is not None else ""
         lines.append(f"| {r.operation}{note} | {r.size} | {cell_ours} | {_bytes(r.ours_mem)} | {r.baseline or '—'} | "
                      f"{_seconds(r.base_s)} | {_bytes(r.base_mem)} | {speed} | {target} |")
+    lines += ["", targets_markdown(report)]
     if report.checks:
         lines += ["", "Baselines checked against sched_nb before timing:"]
         lines += [f"- {'ok' if ok else 'FAILED'}: {what}" + (f" ({detail})" if detail else "") for what, ok, detail in report.checks]
+    return "\n".join(lines)
+
+
+def targets_markdown(report: Report) -> str:
+    "The rows that carry a target, as a short markdown table: whether each holds, and by how much it misses."
+    lines = ["| sched_nb | size | target | sched_nb time | baseline time | speed-up | holds |", "|---|---|---|---|---|---|---|"]
+    for r in report.rows:
+        if r.target is None: continue
+        goal = (f"≥ {r.target:.3g}x faster than {r.baseline}" if r.target >= 1 else
+                f"at most {1 / r.target:.3g}x the time of {r.baseline.split(' (')[0]}")
+        if r.speedup is None: verdict, speed = "not measured", "—"
+        else:
+            speed = f"{r.speedup:.3g}x"
+            verdict = "yes" if r.holds else f"no: {r.target / r.speedup:.2f}x short"
+        lines.append(f"| {r.operation} | {r.size} | {goal} | {_seconds(r.ours_s)} | {_seconds(r.base_s)} | {speed} | {verdict} |")
     return "\n".join(lines)

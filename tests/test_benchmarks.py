@@ -112,8 +112,11 @@ def test_printed_table_is_markdown_with_the_machine(tiny_run):
     lines = text.splitlines()
     assert lines[0].startswith("Machine: ") and torch.__version__ in lines[0]
     header = lines.index("| operation | size | sched_nb | peak mem | baseline | baseline time | peak mem | speed-up | target |")
-    table = [l for l in lines[header:] if l.startswith("|")]
-    assert all(l.count("|") == 10 for l in table), [l for l in table if l.count("|") != 10]
+    end = lines.index("", header)
+    table = lines[header:end]
+    assert len(table) > 20 and all(l.count("|") == 10 for l in table), [l for l in table if l.count("|") != 10]
+    targets = lines.index("| sched_nb | size | target | sched_nb time | baseline time | speed-up | holds |")
+    assert targets > end and lines[targets + 2].count("|") == 8
     assert report["machine"]["preset"] == "tiny" and report["machine"]["cpu"]
 
 
