@@ -83,12 +83,11 @@ def _lookup_input(self, sigma):
     return log_sigmas, x.log(), device
 
 _FLOATS = (torch.float32, torch.float64)   # the dtypes _as_input passes through unchanged
+ModelSamplingDiscrete._lookup_input = _lookup_input
 
 def _discrete_timestep(self, sigma):
     log_sigmas, log_sigma, device = self._lookup_input(sigma)
     return nearest_index(log_sigmas, log_sigma).to(device)
-
-ModelSamplingDiscrete._lookup_input = _lookup_input
 
 ModelSamplingDiscrete.timestep = _discrete_timestep
 ModelSamplingDiscrete.timestep.__doc__ = "The integer timestep whose sigma is nearest in log space, shaped like `sigma`."
