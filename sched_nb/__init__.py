@@ -25,7 +25,9 @@ _PUBLIC = {
     "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explorer_app"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
-__all__ = list(_WHERE)
+# modules that need matplotlib or ipywidgets, or train a model: reachable as attributes, left out of `import *`
+_HEAVY = ("toy", "plots", "widgets")
+__all__ = [name for name, module in _WHERE.items() if module not in _HEAVY]
 
 
 def __getattr__(name):
