@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import baselines as B
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))   # `benchmarks` sits beside `tests`, not installed
+
+from benchmarks import baselines as B  # noqa: E402
 from benchmarks.__main__ import main
 from benchmarks.measure import compare_times, peak_memories, peak_memory
 from benchmarks.suite import HEAVY_MODULES, PRESETS, Report, Row, markdown
 
 import sched_nb
 from sched_nb.samplers import Denoiser
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _loaded_heavy(code: str) -> list:
