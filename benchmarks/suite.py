@@ -263,7 +263,8 @@ class Bench:
         out = torch.randn(shape, device=self.device, generator=g)
         sigma = torch.logspace(-1, 1.2, shape[0], device=self.device)
         params = dict(zip(("EPS", "V_PREDICTION", "EDM", "X0", "CONST"), P[:5]))
-        fns = {"clone": lambda: x.clone()}
+        c = -sigma.view(-1, *(1,) * (len(shape) - 1))
+        fns = {"clone": lambda: x.clone(), "addcmul": lambda: torch.addcmul(x, out, c)}
         for name, cls in params.items():
             p = cls()
             got, ref = p.calculate_denoised(sigma, out, x), B.seed_denoised(name, sigma, out, x)
@@ -279,6 +280,10 @@ class Bench:
         t = self.times(fns)
         floor = B.fused_pass_seconds(t["clone"], tensors_read=2)
         bound = f"one fused pass: 3 tensors at x.clone()'s bandwidth ({_seconds(floor)})"
+        r = Row("calculate_denoised", "torch.addcmul(x, F, c) alone (eager's one-kernel limit)", _shape(shape), t["addcmul"],
+                None, bound, floor, None, note="what EPS and CONST call; for comparison")
+        self.later(r, "ours_mem", fns["addcmul"])
+        self.report.rows.append(r)
         for name in [*params, "LCM"]:
             if name not in t: self.skip("calculate_denoised", f"{name}.calculate_denoised", _shape(shape)); continue
             if name in params:
