@@ -27,10 +27,16 @@ class Denoiser(torch.nn.Module):
     def forward(self, x:torch.Tensor, sigma, **extra) -> torch.Tensor:
         sigma = torch.as_tensor(sigma, device=x.device)
         if sigma.ndim == 0: sigma = sigma.expand(x.shape[0])
+        return self.denoise(x, sigma, self.model_sampling.timestep(sigma).float(), extra)
+
+    def denoise(self, x:torch.Tensor, # the noisy latent
+                sigma:torch.Tensor, # its noise levels, shape [B]
+                t:torch.Tensor, # the network's timesteps for `sigma` (model_sampling.timestep(sigma))
+                extra:dict, # extra arguments for the network
+               ) -> torch.Tensor:
+        "The denoised latent, given the timesteps already looked up (what a sampler does once per run)."
         ms = self.model_sampling
-        x_in = ms.calculate_input(sigma, x)
-        t = ms.timestep(sigma).float()
-        out = self.net(x_in, t, **extra)
+        out = self.net(ms.calculate_input(sigma, x), t, **extra)
         return ms.calculate_denoised(sigma, out, x)
 
 # %% ../nbs/09_samplers.ipynb #3e946796
@@ -100,8 +106,12 @@ def _alphas(model, host):
 # %% ../nbs/09_samplers.ipynb #086388d7
 def _calls(model, x, sig, extra_args):
     "`call(i, x) -> denoised` at `sig[i]` for the whole batch."
-    extra = extra_args or {}
-    return lambda i, x: model(x, sig[i].expand(x.shape[0]), **extra)
+    extra, b = extra_args or {}, x.shape[0]
+    if isinstance(model, Denoiser) and not (model._forward_hooks or model._forward_pre_hooks):
+        # the schedule's timesteps for every step in one vectorized look-up, not one per call
+        ts = model.model_sampling.timestep(sig).float()
+        return lambda i, x: model.denoise(x, sig[i].expand(b), ts[i].expand(b), extra)
+    return lambda i, x: model(x, sig[i].expand(b), **extra)
 
 def _report(callback, i, x, sig, denoised):
     if callback is not None: callback({"x": x, "i": i, "sigma": sig[i], "sigma_hat": sig[i], "denoised": denoised})
