@@ -81,13 +81,9 @@ def __getattr__(name:str):
     return combine(*pair)
 
 # %% ../nbs/07_compose.ipynb #3034bb48
-_DISCRETE_SETTINGS = ("beta_schedule", "linear_start", "linear_end", "timesteps", "given_betas", "zsnr", "sigma_data")
-_KNOWN_SETTINGS = {ModelSamplingDiscrete: _DISCRETE_SETTINGS, ModelSamplingDiscreteEDM: _DISCRETE_SETTINGS,
-                   ModelSamplingDiscreteDistilled: _DISCRETE_SETTINGS + ("original_timesteps",)}
-
 def _check_settings(schedule_cls:type, settings:dict):
-    "Refuse settings a known schedule class does not read (unknown classes take anything)."
-    known = _KNOWN_SETTINGS.get(schedule_cls, tuple(getattr(schedule_cls, "setting_defaults", None) or ()))
+    "Refuse settings a schedule class does not declare in `setting_defaults` (classes that declare none take anything)."
+    known = tuple(getattr(schedule_cls, "setting_defaults", None) or ())
     bad = [k for k in settings if k not in known]
     if known and bad:
         raise ValueError(f"{schedule_cls.__name__} does not take the setting {bad[0]!r}; "

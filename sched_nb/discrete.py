@@ -9,7 +9,7 @@ import torch
 
 from .betas import (alphas_cumprod_from_betas, make_beta_schedule, rescale_zero_terminal_snr_sigmas,
                             sigmas_from_alphas_cumprod)
-from .core import ScheduleBase, check_int, check_number, check_percent, settings_from_config
+from .core import ScheduleBase, check_int, check_noise_levels, check_number, check_percent, settings_from_config
 
 # %% auto #0
 __all__ = ['ModelSamplingDiscrete', 'nearest_index', 'ModelSamplingDiscreteDistilled', 'ModelSamplingDiscreteEDM']
@@ -17,16 +17,18 @@ __all__ = ['ModelSamplingDiscrete', 'nearest_index', 'ModelSamplingDiscreteDisti
 # %% ../nbs/03_discrete.ipynb #d6562fd9
 class ModelSamplingDiscrete(ScheduleBase):
     "A discrete DDPM schedule of `timesteps` sigmas, with sigma <-> timestep <-> percent conversions."
+    setting_defaults = {"beta_schedule": "linear", "linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000,
+                        "given_betas": None, "zsnr": False, "sigma_data": 1.0}
+
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                  zsnr:bool|None=None, # rescale to zero terminal SNR; None reads `zsnr` from the settings
                 ):
         super().__init__()
-        s = settings_from_config(model_config)
-        if zsnr is None: zsnr = s.get("zsnr", False)
-        self._register_schedule(given_betas=s.get("given_betas"), beta_schedule=s.get("beta_schedule", "linear"),
-                                timesteps=s.get("timesteps", 1000), linear_start=s.get("linear_start", 0.00085),
-                                linear_end=s.get("linear_end", 0.012), cosine_s=8e-3, zsnr=zsnr)
-        self.sigma_data = check_number("sigma_data", s.get("sigma_data", 1.0), positive=True)
+        s = {**self.setting_defaults, **settings_from_config(model_config)}
+        self._register_schedule(given_betas=s["given_betas"], beta_schedule=s["beta_schedule"], timesteps=s["timesteps"],
+                                linear_start=s["linear_start"], linear_end=s["linear_end"], cosine_s=8e-3,
+                                zsnr=s["zsnr"] if zsnr is None else zsnr)
+        self.sigma_data = check_number("sigma_data", s["sigma_data"], positive=True)
 
     def _register_schedule(self, given_betas=None, beta_schedule="linear", timesteps=1000,
                            linear_start=1e-4, linear_end=2e-2, cosine_s=8e-3, zsnr=False):
@@ -86,7 +88,8 @@ _FLOATS = (torch.float32, torch.float64)   # the dtypes _as_input passes through
 ModelSamplingDiscrete._lookup_input = _lookup_input
 
 def _discrete_timestep(self, sigma):
-    log_sigmas, log_sigma, device = self._lookup_input(sigma)
+    if not isinstance(sigma, torch.Tensor): sigma = torch.as_tensor(sigma, dtype=torch.float32)
+    log_sigmas, log_sigma, device = self._lookup_input(check_noise_levels("sigma", sigma))
     return nearest_index(log_sigmas, log_sigma).to(device)
 
 ModelSamplingDiscrete.timestep = _discrete_timestep
@@ -123,20 +126,23 @@ ModelSamplingDiscrete.percent_to_sigma.__doc__ = "The sigma a fraction `percent`
 class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
     "A discrete schedule restricted to `original_timesteps` evenly spaced steps of the teacher's (LCM)."
     original_timesteps = 50
+    setting_defaults = {**ModelSamplingDiscrete.setting_defaults, "original_timesteps": 50}
 
     def __init__(self, model_config=None, zsnr:bool|None=None):
         super().__init__(model_config, zsnr=zsnr)
-        n = check_int("original_timesteps", settings_from_config(model_config).get("original_timesteps", self.original_timesteps))
+        s = {**self.setting_defaults, **settings_from_config(model_config)}
+        n = check_int("original_timesteps", s["original_timesteps"])
         if n > self.num_timesteps:
             raise ValueError(f"original_timesteps must be <= timesteps ({self.num_timesteps}), got {n}")
         self.original_timesteps, self.skip_steps = n, self.num_timesteps // n
-        keep = self.num_timesteps - 1 - self.skip_steps * torch.arange(n - 1, -1, -1)
+        keep = self.skip_steps * torch.arange(n) + (self.skip_steps - 1)   # the teacher's timesteps that timestep() reports
         self.set_alphas_cumprod(self.alphas_cumprod[keep])
         self.set_sigmas(self.sigmas[keep])
 
     def timestep(self, sigma):
         "The teacher's timestep of the nearest of the distilled sigmas."
-        log_sigmas, log_sigma, device = self._lookup_input(sigma)
+        if not isinstance(sigma, torch.Tensor): sigma = torch.as_tensor(sigma, dtype=torch.float32)
+        log_sigmas, log_sigma, device = self._lookup_input(check_noise_levels("sigma", sigma))
         skip = self.skip_steps
         return nearest_index(log_sigmas, log_sigma).mul_(skip).add_(skip - 1).to(device)
 

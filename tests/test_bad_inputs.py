@@ -141,6 +141,12 @@ ROWS = [
     row(lambda: model_sampling("discrete", "v_prediction").calculate_denoised(torch.ones(5), X, X), ValueError, "sigma", "(5,)", "B = 1 or 3", marks=BATCH_CHECK, id="combined-batch-mismatch"),
     row(lambda: LCM().calculate_denoised(SIG3, X, X), TypeError, "LCM", "timestep", "model sampling", id="lcm-without-schedule"),
 
+    # --- an integer timestep cannot carry NaN: refused on the CPU (where checking costs no device sync) ---
+    row(lambda: MSD().timestep(torch.tensor([0.5, NAN])), ValueError, "sigma", "nan", "noise level >= 0", id="discrete-timestep-nan"),
+    row(lambda: MSD().timestep(-1.0), ValueError, "sigma", "-1.0", "noise level >= 0", id="discrete-timestep-negative"),
+    row(lambda: Distilled().timestep(torch.tensor([[NAN]])), ValueError, "sigma", "nan", "(1, 1)", id="distilled-timestep-nan"),
+    row(lambda: model_sampling("discrete_distilled", "lcm").calculate_denoised(torch.tensor([NAN, 1.0, 1.0]), X, X), ValueError, "sigma", "nan", ">= 0", id="lcm-denoised-nan-sigma"),
+
     # --- tables and state dicts ---
     row(lambda: core.check_sigma_table(torch.tensor([1.0, INF]), "these settings give"), ValueError, "sigmas[1] = inf", "finite float32", id="table-inf"),
     row(lambda: core.check_sigma_table(torch.tensor([2.0, 1.0]), "these settings give"), ValueError, "sigmas[0] = 2.0", "non-decreasing", id="table-decreasing"),
