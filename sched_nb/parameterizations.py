@@ -17,7 +17,8 @@ def _prepare(sigma, *tensors):
     "Broadcast `sigma` against the first tensor and bring everything to a common float dtype of at least float32."
     ref = tensors[0]
     dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
-    if isinstance(sigma, torch.Tensor) and sigma.ndim == 1 and ref.ndim > 1: sigma = sigma.view(-1, *(1,) * (ref.ndim - 1))
+    if isinstance(sigma, torch.Tensor) and sigma.ndim == 1 and ref.ndim > 1 and sigma.shape[0] in (ref.shape[0], 1):
+        sigma = sigma.view(-1, *(1,) * (ref.ndim - 1))
     else: sigma = broadcast_sigma(sigma, ref)
     if sigma.dtype != dtype or sigma.device != ref.device: sigma = sigma.to(device=ref.device, dtype=dtype)
     return sigma, [_cast(t, dtype) for t in tensors]

@@ -37,8 +37,6 @@ def row(call, exc, *parts, marks=(), id=None):
     return pytest.param(call, exc, parts, marks=marks, id=id)
 
 
-BATCH_CHECK = pending("parameterizations._prepare reshapes a 1-D sigma itself, skipping broadcast_sigma's batch-size check")
-
 X = torch.zeros(3, 4, 2, 2)
 SIG3 = torch.tensor([0.5, 1.0, 2.0])
 
@@ -134,11 +132,11 @@ ROWS = [
 
     # --- sigma batches that do not fit the latent ---
     row(lambda: EPS().calculate_denoised(torch.ones(3, 2), X, X), ValueError, "sigma", "(3, 2)", "[B, 1, ..., 1]", id="sigma-rank-2"),
-    row(lambda: V_PREDICTION().calculate_input(torch.ones(2), X), ValueError, "sigma", "(2,)", "B = 1 or 3", marks=BATCH_CHECK, id="sigma-batch-mismatch"),
+    row(lambda: V_PREDICTION().calculate_input(torch.ones(2), X), ValueError, "sigma", "(2,)", "B = 1 or 3", id="sigma-batch-mismatch"),
     row(lambda: EPS().noise_scaling(torch.ones(3, 2, 1, 1), X, X), ValueError, "sigma", "(3, 2, 1, 1)", "[B, 1, ..., 1]", id="sigma-trailing-not-1"),
-    row(lambda: CONST().inverse_noise_scaling(torch.ones(4), X), ValueError, "sigma", "(4,)", "B = 1 or 3", marks=BATCH_CHECK, id="const-inverse-batch-mismatch"),
+    row(lambda: CONST().inverse_noise_scaling(torch.ones(4), X), ValueError, "sigma", "(4,)", "B = 1 or 3", id="const-inverse-batch-mismatch"),
     row(lambda: EDM().calculate_denoised(torch.ones(3), torch.tensor(1.0), torch.tensor(1.0)), ValueError, "sigma", "(3,)", "scalar", id="sigma-batch-for-scalar-latent"),
-    row(lambda: model_sampling("discrete", "v_prediction").calculate_denoised(torch.ones(5), X, X), ValueError, "sigma", "(5,)", "B = 1 or 3", marks=BATCH_CHECK, id="combined-batch-mismatch"),
+    row(lambda: model_sampling("discrete", "v_prediction").calculate_denoised(torch.ones(5), X, X), ValueError, "sigma", "(5,)", "B = 1 or 3", id="combined-batch-mismatch"),
     row(lambda: LCM().calculate_denoised(SIG3, X, X), TypeError, "LCM", "timestep", "model sampling", id="lcm-without-schedule"),
 
     # --- an integer timestep cannot carry NaN: refused on the CPU (where checking costs no device sync) ---
@@ -235,7 +233,7 @@ STEP_ROWS += [
     row(lambda: _samplers().sample(_mixture(), torch.zeros(2, 1), GOOD_SIGMAS, sampler="dpm"), ValueError, "sampler", "'dpm'", "'euler'", id="unknown-sampler"),
     row(lambda: _samplers().check_sigmas("10, 1, 0"), TypeError, "sigmas", "str", "1-D tensor", id="check-sigmas-str"),
     row(lambda: _samplers().GaussianMixtureDenoiser([[0.0]], [-1.0]), ValueError, "stds", "-1.0", "positive", id="mixture-std-negative"),
-    row(lambda: _samplers().Denoiser(lambda x, t: x, model_sampling("discrete"))(torch.zeros(2, 4), torch.ones(3)), ValueError, "sigma", "(3,)", "B = 1 or 2", marks=BATCH_CHECK, id="denoiser-batch-mismatch"),
+    row(lambda: _samplers().Denoiser(lambda x, t: x, model_sampling("discrete"))(torch.zeros(2, 4), torch.ones(3)), ValueError, "sigma", "(3,)", "B = 1 or 2", id="denoiser-batch-mismatch"),
     row(lambda: _samplers().GaussianMixtureDenoiser([[NAN]], [1.0]), ValueError, "means", "nan", "finite",
         marks=pending("GaussianMixtureDenoiser checks stds and weights but accepts NaN or infinite means"), id="mixture-means-nan"),
 ]
