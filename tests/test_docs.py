@@ -73,3 +73,11 @@ def test_processing_hides_what_nbdev_hides(site):
 def test_unknown_notebook_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="no notebook nbs/99_nothing.ipynb"):
         load_build_docs().main(["--out", str(tmp_path), "99_nothing"])
+
+
+def test_links_to_the_api_stay_on_the_site(site):
+    "nbdev links names in backticks to the hosted docs; the built site points them at its own pages."
+    html = (site / "07_compose.html").read_text(encoding="utf-8")
+    assert "sched-nb.github.io" not in html
+    linked = set(re.findall(r'href="(\d\d_\w+\.html)#', html))
+    assert "03_discrete.html" in linked and linked <= {f"{p.stem}.html" for p in NOTEBOOKS}

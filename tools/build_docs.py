@@ -134,6 +134,15 @@ def nav_html(pages: list, current: str) -> str:
     return f'<nav class="sched-nb-nav"><div class="site"><a href="index.html">sched_nb</a></div>{links}</nav>'
 
 
+def local_links(body: str, pages: list) -> str:
+    "Point nbdev's links to the hosted docs (`<doc_host><doc_baseurl>/<name>.html`) at this site's pages."
+    from nbdev.config import get_config
+    cfg = get_config()
+    host = re.escape(cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/") + "/")
+    local = {re.sub(r"^\d+_", "", Path(name).stem): name for name, _ in pages}
+    return re.sub(host + r"(\w+)\.html", lambda m: local.get(m.group(1), m.group(0)), body)
+
+
 def render(nb_path: Path, pages: list) -> str:
     "One page: the processed notebook through nbconvert's HTML exporter, with the sidebar and prev/next links."
     from nbconvert import HTMLExporter
@@ -147,6 +156,7 @@ def render(nb_path: Path, pages: list) -> str:
     i = names.index(name)
     prev = f'<a href="{pages[i - 1][0]}">&larr; {html.escape(pages[i - 1][1])}</a>' if i > 0 else "<span></span>"
     nxt = f'<a href="{pages[i + 1][0]}">{html.escape(pages[i + 1][1])} &rarr;</a>' if i + 1 < len(pages) else "<span></span>"
+    body = local_links(body, pages)
     body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)} - sched_nb</title>", body, count=1, flags=re.S)
     body = body.replace("</head>", f"<style>{CSS}</style></head>", 1)
     m = re.search(r"<body[^>]*>", body)
