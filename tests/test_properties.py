@@ -17,9 +17,9 @@ from sched_nb.compose import model_sampling
 from sched_nb.flow import flux_time_shift, time_snr_shift
 from sched_nb.parameterizations import CONST, EDM, EPS, IMG_TO_IMG, V_PREDICTION, X0
 
-FAST = settings(max_examples=15, derandomize=True, deadline=None, database=None,
+FAST = settings(max_examples=40, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-QUICK = settings(FAST, max_examples=40)
+QUICK = settings(FAST, max_examples=80)
 
 
 def log_uniform(lo, hi):
@@ -106,7 +106,7 @@ def test_no_nan_or_inf_for_any_valid_setting(family, data):
         assert torch.isfinite(out).all()
 
 
-@settings(FAST, max_examples=60)
+@settings(FAST, max_examples=100)
 @given(st.floats(-1000.0, 1000.0), st.floats(0.0, 1.0))
 def test_flux_never_nan_or_inf(mu, t):
     "Flux accepts every finite shift; far out the table saturates at 0 or 1 but nothing is NaN or infinite."
@@ -150,6 +150,17 @@ def test_discrete_round_trip_within_one_grid_step(family, s, data):
     # and it is the nearest entry in log space
     nearest = (sig.log()[:, None] - log_table[None]).abs().min(1).values
     assert ((back.log() - sig.log()).abs() <= nearest + 1e-6).all()
+
+
+@FAST
+@given(st.integers(2, 2000), st.data())
+def test_distilled_table_is_the_teachers_at_the_timesteps_it_reports(timesteps, data):
+    original = data.draw(st.integers(1, timesteps), label="original_timesteps")
+    teacher = model_sampling("discrete", timesteps=timesteps)
+    ms = model_sampling("discrete_distilled", timesteps=timesteps, original_timesteps=original)
+    t = ms.timestep(ms.sigmas)
+    assert t.tolist() == [ms.skip_steps * i + ms.skip_steps - 1 for i in range(original)]
+    assert torch.equal(ms.sigmas, teacher.sigmas[t])
 
 
 @FAST
