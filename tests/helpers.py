@@ -39,3 +39,20 @@ def assert_rel_close(actual, expected, rtol, what=""):
     floor = 1e-6 * finite.abs().max().item() if finite.numel() else 0.0
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=floor, msg=lambda m: f"{what}: {m}")
 
+
+
+def check_conversion(ms, case, method, rtol, device, what=""):
+    "`ms.<method>` on a golden case's inputs: on the input's device, float32, its shape, within `rtol` of the reference."
+    x = torch.tensor(case[method]["in"], dtype=torch.float32, device=device)
+    got = getattr(ms, method)(x)
+    assert got.device.type == device.type and got.dtype == torch.float32 and got.shape == x.shape
+    assert_rel_close(got, case[method]["out"], rtol, f"{what}.{method}")
+
+
+def check_percent_to_sigma(ms, case, rtol):
+    "`ms.percent_to_sigma` on a golden case's inputs: a Python float within `rtol` of the reference."
+    import math
+    for p, expected in zip(case["percent_to_sigma"]["in"], case["percent_to_sigma"]["out"]):
+        got = ms.percent_to_sigma(p)
+        assert type(got) is float, f"percent_to_sigma({p}) returned {type(got).__name__}"
+        assert math.isclose(got, expected, rel_tol=rtol, abs_tol=0.0), f"percent_to_sigma({p}) = {got}, expected {expected}"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import sched_nb
-from helpers import assert_rel_close, load_golden
+from helpers import assert_rel_close, check_conversion, check_percent_to_sigma, load_golden
 
 CASES = load_golden()["stable_cascade"]
 RTOL = 2e-3
@@ -56,20 +56,12 @@ def test_sigmas_are_the_float64_formula(case):
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 @pytest.mark.parametrize("method", ["timestep", "sigma"])
 def test_conversion_matches_reference(case, method, device):
-    ms = _build(case, device)
-    x = torch.tensor(case[method]["in"], dtype=torch.float32, device=device)
-    got = getattr(ms, method)(x)
-    assert got.device.type == device.type and got.dtype == torch.float32 and got.shape == x.shape
-    assert_rel_close(got, case[method]["out"], RTOL, f"StableCascadeSampling.{method}")
+    check_conversion(_build(case, device), case, method, RTOL, device, "StableCascadeSampling")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 def test_percent_to_sigma_matches_reference(case, device):
-    ms = _build(case, device)
-    for p, expected in zip(case["percent_to_sigma"]["in"], case["percent_to_sigma"]["out"]):
-        got = ms.percent_to_sigma(p)
-        assert type(got) is float, f"percent_to_sigma({p}) returned {type(got).__name__}"
-        assert math.isclose(got, expected, rel_tol=RTOL, abs_tol=0.0), f"percent_to_sigma({p}) = {got}, expected {expected}"
+    check_percent_to_sigma(_build(case, device), case, RTOL)
 
 
 def test_every_golden_shift_is_covered():

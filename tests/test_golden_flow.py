@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import sched_nb
-from helpers import assert_rel_close, load_golden
+from helpers import assert_rel_close, check_conversion, check_percent_to_sigma, load_golden
 
 CASES = load_golden()["flow"]
 RTOL = 1e-4
@@ -36,20 +36,12 @@ CONVERSIONS = [(c, m) for c in CASES for m in ("timestep", "sigma") if m in c]
 
 @pytest.mark.parametrize("case, method", CONVERSIONS, ids=[f"{_ids(c)}-{m}" for c, m in CONVERSIONS])
 def test_conversion_matches_reference(case, method, device):
-    ms = _build(case, device)
-    x = torch.tensor(case[method]["in"], dtype=torch.float32, device=device)
-    got = getattr(ms, method)(x)
-    assert got.device.type == device.type and got.dtype == torch.float32 and got.shape == x.shape
-    assert_rel_close(got, case[method]["out"], RTOL, f"{case['class']}.{method}")
+    check_conversion(_build(case, device), case, method, RTOL, device, case["class"])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 def test_percent_to_sigma_matches_reference(case, device):
-    ms = _build(case, device)
-    for p, expected in zip(case["percent_to_sigma"]["in"], case["percent_to_sigma"]["out"]):
-        got = ms.percent_to_sigma(p)
-        assert type(got) is float, f"percent_to_sigma({p}) returned {type(got).__name__}"
-        assert math.isclose(got, expected, rel_tol=RTOL, abs_tol=0.0), f"percent_to_sigma({p}) = {got}, expected {expected}"
+    check_percent_to_sigma(_build(case, device), case, RTOL)
 
 
 def test_every_golden_class_is_covered():
