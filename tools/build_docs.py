@@ -80,6 +80,18 @@ def docs_filter():
     return DocsFilter()
 
 
+def as_nbformat(nb):
+    "An execnb notebook as an nbformat node, its multi-line strings (lists of lines) joined as nbconvert expects."
+    import nbformat
+    for cell in nb.cells:
+        if isinstance(cell.get("source"), list): cell["source"] = "".join(cell["source"])
+        for o in cell.get("outputs", []):
+            if isinstance(o.get("text"), list): o["text"] = "".join(o["text"])
+            for k, v in o.get("data", {}).items():
+                if isinstance(v, list): o["data"][k] = "".join(v)
+    return nbformat.from_dict(dict(nb))
+
+
 def processed(nb_path: Path):
     "The notebook after nbdev's processing for docs, as an nbformat node, with its front matter."
     import nbformat
@@ -94,13 +106,7 @@ def processed(nb_path: Path):
             docs_filter()(nb)
     finally: os.chdir(cwd)
     fm = getattr(nb, "frontmatter_", {}) or {}
-    for cell in nb.cells:  # multi-line strings are stored as lists of lines: join them, as nbconvert expects
-        if isinstance(cell.get("source"), list): cell["source"] = "".join(cell["source"])
-        for o in cell.get("outputs", []):
-            if isinstance(o.get("text"), list): o["text"] = "".join(o["text"])
-            for k, v in o.get("data", {}).items():
-                if isinstance(v, list): o["data"][k] = "".join(v)
-    nb = nbformat.from_dict(dict(nb))
+    nb = as_nbformat(nb)
     nb.metadata.pop("widgets", None)
     cells = []
     for cell in nb.cells:
