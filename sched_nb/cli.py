@@ -34,7 +34,9 @@ def atlas(out:str|Path="atlas.png", # where to write the PNG
          ) -> tuple:
     "Draw the atlas of every model sampling into `out`; return `(path, table text)`."
     from matplotlib.figure import Figure
+    from sched_nb.core import check_number
     from sched_nb.plots import atlas_models, plot_atlas
+    width, height, dpi = (check_number(k, v, positive=True) for k, v in (("width", width), ("height", height), ("dpi", dpi)))
     models = atlas_models()
     fig = Figure(figsize=(width, height), dpi=dpi)
     plot_atlas(models, axes=fig.subplots(1, 2))
@@ -63,14 +65,26 @@ def voila_command(port:int, # the port to serve on (127.0.0.1)
             "--Voila.ip=127.0.0.1", "--theme=light", "--show_tracebacks=True"] + ([] if open_browser else ["--no-browser"])
 
 # %% ../nbs/14_cli.ipynb #227d635c
+def _int_in(lo:int, # smallest value allowed
+            hi:int|None, # largest value allowed; None: no limit
+            allowed:str, # what is allowed, in words, for the message
+           ):
+    "An argparse `type` that reads an integer in [lo, hi] and otherwise says what is allowed and what was given."
+    def parse(text:str) -> int:
+        try: value = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi): raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+        return value
+    return parse
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sched_nb", description="See and compare diffusion model schedules.")
     sub = p.add_subparsers(dest="command")
     a = sub.add_parser("atlas", help="draw every model sampling on one figure and print their noise ranges")
     a.add_argument("--out", default="atlas.png", help="PNG file to write (default: atlas.png)")
-    a.add_argument("--dpi", type=int, default=100, help="pixels per inch of the 12 x 5.5 inch figure (default: 100)")
+    a.add_argument("--dpi", type=_int_in(1, None, "an integer > 0"), default=100, help="pixels per inch of the 12 x 5.5 inch figure (default: 100)")
     e = sub.add_parser("explore", help="serve the slider explorers with Voila on 127.0.0.1")
-    e.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
+    e.add_argument("--port", type=_int_in(0, 65535, "a port in 1..65535, or 0 for a free one"), default=None, help="port to listen on (default: a free one)")
     e.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     return p
 

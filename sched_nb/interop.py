@@ -28,6 +28,26 @@ EULER_DEFAULTS = {  # EulerDiscreteScheduler's config defaults (diffusers 0.3x -
 }
 BETA_SCHEDULE_NAMES = {"linear": "sqrt_linear", "scaled_linear": "linear", "squaredcos_cap_v2": "squaredcos_cap_v2"}
 PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v_prediction", "sample": "x0"}
+_BOOLEAN_KEYS = ("rescale_betas_zero_snr", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+
+def _check_beta(key:str, value) -> float:
+    "`value` as a float in (0, 1), or an error naming the config's `key`."
+    value = check_number(key, value)
+    if not 0 < value < 1: raise ValueError(f"{key} must be a beta in (0, 1), got {value!r}")
+    return value
+
+def _check_trained_betas(betas) -> torch.Tensor:
+    "`trained_betas` as a float64 tensor: non-empty, 1-D, every beta finite and in (0, 1)."
+    try: b = torch.as_tensor(betas, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"trained_betas must be a 1-D sequence of numbers in (0, 1), got {type(betas).__name__}") from None
+    if b.ndim != 1 or b.numel() == 0:
+        raise ValueError(f"trained_betas must be a non-empty 1-D sequence of betas, got shape {tuple(b.shape)}")
+    bad = ~((b > 0) & (b < 1))                        # NaN fails both comparisons
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(f"trained_betas must hold betas in (0, 1); got trained_betas[{i}] = {b[i].item()!r}")
+    return b
 
 def diffusers_config(config) -> dict:
     "A diffusers scheduler config (dict, FrozenDict, or a scheduler with `.config`) over EulerDiscreteScheduler's defaults."
@@ -36,10 +56,14 @@ def diffusers_config(config) -> dict:
         raise TypeError(f"config must be a diffusers scheduler config (a dict or FrozenDict) or a scheduler with "
                         f"a `.config`, got {type(config).__name__}")
     c = {**EULER_DEFAULTS, **{k: v for k, v in config.items() if k in EULER_DEFAULTS and v is not None}}
-    if config.get("trained_betas") is not None: c["trained_betas"] = config["trained_betas"]
     check_choice("beta_schedule", c["beta_schedule"], tuple(BETA_SCHEDULE_NAMES))
     check_choice("prediction_type", c["prediction_type"], tuple(PREDICTION_TYPES))
     c["num_train_timesteps"] = check_int("num_train_timesteps", c["num_train_timesteps"], minimum=2)
+    for key in _BOOLEAN_KEYS:
+        if not isinstance(c[key], bool): raise TypeError(f"{key} must be True or False, got {c[key]!r}")
+    if c["trained_betas"] is not None: c["trained_betas"] = _check_trained_betas(c["trained_betas"])
+    elif c["beta_schedule"] != "squaredcos_cap_v2":
+        for key in ("beta_start", "beta_end"): c[key] = _check_beta(key, c[key])
     return c
 
 # %% ../nbs/10_interop.ipynb #33d36d08
@@ -48,8 +72,8 @@ def from_diffusers(config, # a diffusers scheduler config (dict, FrozenDict) or 
     "The model sampling (schedule + parameterization) that a diffusers scheduler config describes."
     c = diffusers_config(config)
     continuous = c["timestep_type"] == "continuous" and c["prediction_type"] == "v_prediction"
-    settings = {"timesteps": c["num_train_timesteps"], "zsnr": bool(c["rescale_betas_zero_snr"])}
-    if c["trained_betas"] is not None: settings["given_betas"] = [float(b) for b in c["trained_betas"]]
+    settings = {"timesteps": c["num_train_timesteps"], "zsnr": c["rescale_betas_zero_snr"]}
+    if c["trained_betas"] is not None: settings["given_betas"] = c["trained_betas"].tolist()
     else: settings.update(beta_schedule=BETA_SCHEDULE_NAMES[c["beta_schedule"]],
                           linear_start=c["beta_start"], linear_end=c["beta_end"])
     return model_sampling("discrete_edm" if continuous else "discrete", PREDICTION_TYPES[c["prediction_type"]], **settings)
@@ -58,7 +82,7 @@ def from_diffusers(config, # a diffusers scheduler config (dict, FrozenDict) or 
 def _diffusers_alphas_cumprod(c:dict) -> torch.Tensor:
     "alphas_cumprod exactly as diffusers computes it: float32 betas, cumprod, zero-SNR rescale of the betas."
     T, f32 = c["num_train_timesteps"], torch.float32
-    if c["trained_betas"] is not None: betas = torch.tensor([float(b) for b in c["trained_betas"]], dtype=f32)
+    if c["trained_betas"] is not None: betas = c["trained_betas"].to(f32)
     elif c["beta_schedule"] == "linear": betas = torch.linspace(c["beta_start"], c["beta_end"], T, dtype=f32)
     elif c["beta_schedule"] == "scaled_linear": betas = torch.linspace(c["beta_start"] ** 0.5, c["beta_end"] ** 0.5, T, dtype=f32) ** 2
     else:

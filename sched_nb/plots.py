@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from .core import check_int
+
 # %% auto #0
 __all__ = ['ATLAS', 'schedule_sigmas', 'normalized_t', 'is_flow', 'log_snr', 'alphas_cumprod', 'schedule_summary', 'plot_sigma',
            'plot_log_snr', 'plot_alphas_cumprod', 'sigma_grid', 'parameterization_weights', 'plot_weights',
@@ -86,6 +88,7 @@ def sigma_grid(obj=None, # a model sampling (its sigma range) or anything else (
                n:int=200, # number of points
               ) -> torch.Tensor:
     "`n` noise levels spaced evenly in log sigma over `obj`'s range, float64."
+    n = check_int("n", n, minimum=2)
     lo, hi = (0.01, 100.0)
     if isinstance(getattr(obj, "sigmas", None), torch.Tensor):
         s = schedule_sigmas(obj); lo, hi = s[0].item(), s[-1].item()
@@ -95,6 +98,9 @@ def parameterization_weights(param, # a parameterization class or instance, or a
                              sigma=None, # noise levels; default: `sigma_grid(param)`
                             ) -> dict:
     "c_skip, |c_out| and c_in of `param` at `sigma`, each a float64 tensor of sigma's shape."
+    if not all(callable(getattr(param, c, None)) for c in ("c_skip", "c_out", "c_in")):
+        raise TypeError("param must be a parameterization class or instance (EPS, V_PREDICTION, ...) or a model sampling "
+                        f"combined with one, with c_skip, c_out and c_in; got {param!r} ({type(param).__name__})")
     p = param() if isinstance(param, type) else param
     s = sigma_grid(p) if sigma is None else torch.as_tensor(sigma, dtype=torch.float64).cpu()
     w = lambda v: torch.as_tensor(v, dtype=torch.float64).cpu().expand_as(s)

@@ -5,6 +5,8 @@
 # %% ../nbs/09_samplers.ipynb #f6aa7d64
 from __future__ import annotations
 
+import math
+
 import torch
 from tqdm import trange
 
@@ -52,6 +54,7 @@ class GaussianMixtureDenoiser(torch.nn.Module):
         means = means.view(-1, 1) if means.ndim == 1 else means
         stds = torch.as_tensor(stds, dtype=torch.float64).reshape(-1).expand(len(means))
         w = torch.ones(len(means), dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        if not torch.isfinite(means).all(): raise ValueError(f"means must be finite numbers, got {means.tolist()}")
         if not (stds > 0).all() or not (w > 0).all() or len(w) != len(means):
             raise ValueError(f"stds and weights must be {len(means)} positive numbers, got {stds.tolist()} and {w.tolist()}")
         self.register_buffer("means", means); self.register_buffer("stds", stds)
@@ -59,7 +62,7 @@ class GaussianMixtureDenoiser(torch.nn.Module):
         self.model_sampling = CONST() if flow else None
 
     def forward(self, x:torch.Tensor, sigma, **extra) -> torch.Tensor:
-        xf = x.reshape(x.shape[0], -1).to(self.means.dtype)
+        xf = x.reshape(x.shape[0], math.prod(x.shape[1:])).to(self.means.dtype)   # [B, d], B = 0 too
         s = broadcast_sigma(torch.as_tensor(sigma, device=x.device), xf).to(xf.dtype)   # [B, 1] or scalar
         a = 1 - s if isinstance(self.model_sampling, CONST) else torch.ones_like(s)
         var = a * a * self.stds ** 2 + s * s                                          # [B, K]

@@ -207,12 +207,21 @@ def linear_quadratic_scheduler(model_sampling, steps:int, threshold_noise:float=
 # %% ../nbs/08_schedulers.ipynb #6d7cf06a
 SCHEDULER_NAMES = tuple(SCHEDULERS)
 
+def _check_model_sampling(ms):
+    "Refuse anything that is not a model sampling: a 1-D `sigmas` table, sigma_min, sigma_max, timestep() and sigma()."
+    s = getattr(ms, "sigmas", None)
+    if (not isinstance(s, torch.Tensor) or s.ndim != 1 or len(s) < 2
+            or not all(hasattr(ms, a) for a in ("sigma_min", "sigma_max", "timestep", "sigma"))):
+        raise TypeError("model_sampling must have a 1-D `sigmas` table of 2 or more noise levels, sigma_min, sigma_max, "
+                        f"timestep() and sigma(), as model_sampling('discrete') has; got {type(ms).__name__}")
+
 def calculate_sigmas(model_sampling, # a model sampling (its `sigmas` table, `sigma_min`/`sigma_max`, `timestep`/`sigma`)
                      name:str, # one of SCHEDULER_NAMES
                      steps:int, # number of sampling steps, >= 1
                      **options, # the scheduler's own options, e.g. rho=7.0 for karras
                     ) -> torch.Tensor:
     "The step schedule `name` with `steps` steps for `model_sampling`: float32 sigmas ending in 0."
+    _check_model_sampling(model_sampling)
     fn = SCHEDULERS[check_choice("name", name, SCHEDULER_NAMES)]
     steps = check_int("steps", steps, minimum=1)
     sigmas = fn(model_sampling, steps, **options)

@@ -209,7 +209,6 @@ STEP_ROWS = [
     row(lambda: _schedulers()(model_sampling("discrete"), "karras", 10, rho=NAN), ValueError, "rho", "nan", "finite", id="karras-rho-nan"),
     row(lambda: _schedulers()(model_sampling("discrete"), "karras", 10, rho=0), ValueError, "rho", "0.0", "> 0", id="karras-rho-0"),
     row(lambda: _schedulers()(None, "karras", 10), TypeError, "model_sampling", "NoneType",
-        marks=pending("calculate_sigmas reads model_sampling.sigma_min before checking what it was given: AttributeError"),
         id="scheduler-model-sampling-None"),
 ]
 for _name in ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm"):
@@ -234,8 +233,7 @@ STEP_ROWS += [
     row(lambda: _samplers().check_sigmas("10, 1, 0"), TypeError, "sigmas", "str", "1-D tensor", id="check-sigmas-str"),
     row(lambda: _samplers().GaussianMixtureDenoiser([[0.0]], [-1.0]), ValueError, "stds", "-1.0", "positive", id="mixture-std-negative"),
     row(lambda: _samplers().Denoiser(lambda x, t: x, model_sampling("discrete"))(torch.zeros(2, 4), torch.ones(3)), ValueError, "sigma", "(3,)", "B = 1 or 2", id="denoiser-batch-mismatch"),
-    row(lambda: _samplers().GaussianMixtureDenoiser([[NAN]], [1.0]), ValueError, "means", "nan", "finite",
-        marks=pending("GaussianMixtureDenoiser checks stds and weights but accepts NaN or infinite means"), id="mixture-means-nan"),
+    row(lambda: _samplers().GaussianMixtureDenoiser([[NAN]], [1.0]), ValueError, "means", "nan", "finite", id="mixture-means-nan"),
 ]
 
 
@@ -256,12 +254,9 @@ STEP_ROWS += [
     row(lambda: _interop().diffusers_sigmas({**SD_CONFIG, "timestep_spacing": "foo"}, 10), ValueError, "timestep_spacing", "'foo'", "'linspace'", id="diffusers-sigmas-spacing"),
     row(lambda: _interop().diffusers_sigmas({**SD_CONFIG, "use_karras_sigmas": True, "use_exponential_sigmas": True}, 10), ValueError, "use_karras_sigmas", "use_exponential_sigmas", "only one", id="diffusers-sigmas-two-respacings"),
     row(lambda: _interop().to_diffusers(model_sampling("flux")), TypeError, "to_diffusers", "ModelSamplingFlux_CONST", "discrete", id="to-diffusers-flux"),
-    row(lambda: _interop().from_diffusers({**SD_CONFIG, "beta_start": NAN}), ValueError, "beta_start", "nan", "finite",
-        marks=pending("from_diffusers reports diffusers' beta_start under sched_nb's name linear_start"), id="from-diffusers-beta-start-nan"),
-    row(lambda: _interop().from_diffusers({**SD_CONFIG, "trained_betas": [[0.1, 0.2]]}), ValueError, "trained_betas", "1-D",
-        marks=pending("from_diffusers calls float() on each trained_betas entry: a TypeError that names no parameter"), id="from-diffusers-trained-betas-2d"),
-    row(lambda: _interop().from_diffusers({**SD_CONFIG, "rescale_betas_zero_snr": "yes"}), TypeError, "rescale_betas_zero_snr", "'yes'", "True or False",
-        marks=pending("from_diffusers turns any truthy rescale_betas_zero_snr into zsnr=True"), id="from-diffusers-zsnr-str"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "beta_start": NAN}), ValueError, "beta_start", "nan", "finite", id="from-diffusers-beta-start-nan"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "trained_betas": [[0.1, 0.2]]}), ValueError, "trained_betas", "1-D", id="from-diffusers-trained-betas-2d"),
+    row(lambda: _interop().from_diffusers({**SD_CONFIG, "rescale_betas_zero_snr": "yes"}), TypeError, "rescale_betas_zero_snr", "'yes'", "True or False", id="from-diffusers-zsnr-str"),
 ]
 
 
@@ -288,14 +283,10 @@ def _cli(argv):
 PRESENTATION_ROWS = [
     row(lambda: _plots().plot_overview({"sd": model_sampling("discrete")}, panels=("sigmas",)), ValueError, "panels", "'sigmas'", "log_snr", id="plots-unknown-panel"),
     row(lambda: _plots().schedule_sigmas(object()), TypeError, "ms", "object", "1-D `sigmas`", id="plots-not-a-model-sampling"),
-    row(lambda: _plots().parameterization_weights(3), TypeError, "param", "int", "parameterization",
-        marks=pending("plots.parameterization_weights reads .c_skip of anything: AttributeError"), id="plots-weights-of-int"),
-    row(lambda: _plots().sigma_grid(model_sampling("discrete"), n=0), ValueError, "n", "0", ">= 2",
-        marks=pending("plots.sigma_grid accepts n = 0 and returns an empty grid"), id="plots-sigma-grid-n-0"),
-    row(lambda: _cli(["atlas", "--dpi", "0", "--out", "/dev/null"]), (SystemExit, ValueError), "dpi", "0", "> 0",
-        marks=pending("sched_nb atlas --dpi 0 fails inside matplotlib ('dpi must be positive') without the value given"), id="cli-dpi-0"),
-    row(lambda: _cli(["explore", "--port", "-1", "--no-browser"]), (SystemExit, ValueError), "port", "-1", "1..65535",
-        marks=pending("sched_nb explore --port -1 starts Voila, which crashes with a socket error"), id="cli-port-negative"),
+    row(lambda: _plots().parameterization_weights(3), TypeError, "param", "int", "parameterization", id="plots-weights-of-int"),
+    row(lambda: _plots().sigma_grid(model_sampling("discrete"), n=0), ValueError, "n", "0", ">= 2", id="plots-sigma-grid-n-0"),
+    row(lambda: _cli(["atlas", "--dpi", "0", "--out", "/dev/null"]), (SystemExit, ValueError), "dpi", "0", "> 0", id="cli-dpi-0"),
+    row(lambda: _cli(["explore", "--port", "-1", "--no-browser"]), (SystemExit, ValueError), "port", "-1", "1..65535", id="cli-port-negative"),
 ]
 
 

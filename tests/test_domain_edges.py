@@ -206,7 +206,6 @@ def test_distilled_table_is_the_teachers_at_its_timesteps(original):
     torch.testing.assert_close(ms.sigma(t.double()).float(), ms.sigmas, rtol=1e-6, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="GaussianMixtureDenoiser.forward reshapes x to [B, -1], which fails for B = 0")
 def test_sampling_an_empty_batch(device):
     from sched_nb.samplers import GaussianMixtureDenoiser, sample_euler
     den = GaussianMixtureDenoiser([[0.0], [2.0]], [0.5, 0.5]).to(device)
