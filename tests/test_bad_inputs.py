@@ -28,11 +28,6 @@ SD3 = sched_nb.ModelSamplingDiscreteFlow
 Flux = sched_nb.ModelSamplingFlux
 
 
-def pending(reason):
-    "A row whose check belongs to a module still being written: expected to fail until the check lands."
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 def row(call, exc, *parts, marks=(), id=None):
     return pytest.param(call, exc, parts, marks=marks, id=id)
 
