@@ -76,7 +76,9 @@ class Explorer:
     max_kept = 5
 
     def make_controls(self) -> dict: raise NotImplementedError  # {setting name: widget whose .value is the setting}
-    def build(self, **values): raise NotImplementedError  # the model sampling of these settings
+    def build(self, schedule, parameterization, **settings):
+        "The model sampling of these settings (families with other controls override this)."
+        return model_sampling(schedule, parameterization, **settings)
 
     def __init__(self, compare:list=(), # settings dicts to keep for comparison from the start
                  **values): # starting settings, overriding the family's defaults
@@ -224,9 +226,6 @@ class DiscreteExplorer(Explorer):
                 "zsnr": W.Checkbox(value=False, description="zsnr", style=_STYLE),
                 "parameterization": _dropdown("parameterization", ("eps", "v_prediction", "edm", "x0", "lcm"), "eps")}
 
-    def build(self, schedule, parameterization, **settings):
-        return model_sampling(schedule, parameterization, **settings)
-
 def explore_discrete(compare=({"zsnr": True},), **values) -> DiscreteExplorer:
     "An explorer of discrete DDPM schedules, keeping `compare` (default: zero terminal SNR) for comparison."
     return DiscreteExplorer(compare=compare, **values)
@@ -243,9 +242,6 @@ class ContinuousExplorer(Explorer):
                 "sigma_max": _log_slider("sigma_max", 120.0, 0, 3),
                 "sigma_data": _slider("sigma_data", 1.0, 0.1, 2.0, 0.05),
                 "parameterization": _dropdown("parameterization", ("edm", "v_prediction", "eps", "x0"), "edm")}
-
-    def build(self, schedule, parameterization, **settings):
-        return model_sampling(schedule, parameterization, **settings)
 
 def explore_continuous(compare=({"sigma_data": 0.5},), **values) -> ContinuousExplorer:
     "An explorer of continuous EDM / V schedules, keeping `compare` (default: sigma_data 0.5) for comparison."
