@@ -112,12 +112,15 @@ ModelSamplingDiscrete.sigma = _discrete_sigma
 ModelSamplingDiscrete.sigma.__doc__ = "The sigma at (fractional) `timestep`, interpolated in log space and clamped to the table."
 
 # %% ../nbs/03_discrete.ipynb #98f1d74a
-def _discrete_percent_to_sigma(self, percent) -> float:
+def _percent_on_timesteps(self, percent, sigma) -> float:
+    "`sigma((1 - percent) * (num_timesteps - 1))` as a float, with the sentinels at or beyond either end."
     p = check_percent(percent)
     if p <= 0.0: return 999999999.9
     if p >= 1.0: return 0.0
     t = torch.tensor((1.0 - p) * (self.num_timesteps - 1), dtype=torch.float64, device=self.sigmas.device)
-    return float(self.sigma(t))
+    return float(sigma(t))
+
+def _discrete_percent_to_sigma(self, percent) -> float: return _percent_on_timesteps(self, percent, self.sigma)
 
 ModelSamplingDiscrete.percent_to_sigma = _discrete_percent_to_sigma
 ModelSamplingDiscrete.percent_to_sigma.__doc__ = "The sigma a fraction `percent` of the way through sampling (a Python float)."
@@ -141,10 +144,7 @@ class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
 
     def timestep(self, sigma):
         "The teacher's timestep of the nearest of the distilled sigmas."
-        if not isinstance(sigma, torch.Tensor): sigma = torch.as_tensor(sigma, dtype=torch.float32)
-        log_sigmas, log_sigma, device = self._lookup_input(check_noise_levels("sigma", sigma))
-        skip = self.skip_steps
-        return nearest_index(log_sigmas, log_sigma).mul_(skip).add_(skip - 1).to(device)
+        return _discrete_timestep(self, sigma).mul_(self.skip_steps).add_(self.skip_steps - 1)
 
     def sigma(self, timestep):
         "The sigma at the teacher's (fractional) `timestep`, interpolated on the distilled table."
@@ -166,8 +166,4 @@ class ModelSamplingDiscreteEDM(ModelSamplingDiscrete):
 
     def percent_to_sigma(self, percent) -> float:
         "The sigma a fraction `percent` of the way through sampling, interpolated on the discrete table."
-        p = check_percent(percent)
-        if p <= 0.0: return 999999999.9
-        if p >= 1.0: return 0.0
-        t = torch.tensor((1.0 - p) * (len(self.sigmas) - 1), dtype=torch.float64, device=self.sigmas.device)
-        return float(_interp_log_sigma(self.log_sigmas, t))
+        return _percent_on_timesteps(self, percent, lambda t: _discrete_sigma(self, t))
