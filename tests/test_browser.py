@@ -149,7 +149,7 @@ def jupyterlab(tmp_path):
     "JupyterLab on 127.0.0.1 (token and password off, news and update checks off) over a copy of the notebooks."
     root = tmp_path / "nbs"
     root.mkdir()
-    shutil.copy(ROOT / "nbs" / "13_widgets.ipynb", root)
+    shutil.copy(ROOT / "nbs" / "19_widgets.ipynb", root)
     settings = tmp_path / "lab-settings"
     for plugin, text in (("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
                          ("notebook-extension/tracker", '{"windowingMode": "none"}')):
@@ -185,7 +185,7 @@ def run_all_cells(page, tries=3):
 
 def test_jupyterlab_notebook_runs_and_its_slider_redraws_the_plot(page, jupyterlab):
     server, base = jupyterlab
-    page.goto(f"{base}/lab/tree/13_widgets.ipynb", timeout=120_000)
+    page.goto(f"{base}/lab/tree/19_widgets.ipynb", timeout=120_000)
     counts = run_all_cells(page)
     assert counts == sorted(counts)
     explorer = page.locator(".sched-nb-explorer").first
@@ -243,10 +243,10 @@ def test_docs_page_shows_its_figures(page, tmp_path):
     build_docs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_docs)
     site = tmp_path / "site"
-    build_docs.main(["--out", str(site), "--jobs", "1", "12_plots", "13_widgets"])
+    build_docs.main(["--out", str(site), "--jobs", "1", "18_plots", "19_widgets"])
     port = free_port()
     server = Server([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-                    f"http://127.0.0.1:{port}/12_plots.html", log=tmp_path / "http.log")
+                    f"http://127.0.0.1:{port}/18_plots.html", log=tmp_path / "http.log")
     try:
         server.wait_ready(timeout=30)
         page.goto(server.url, wait_until="load")
@@ -254,11 +254,11 @@ def test_docs_page_shows_its_figures(page, tmp_path):
         assert len(widths) >= 5 and all(w > 0 for w in widths), widths
         nav = page.locator("nav.sched-nb-nav a")
         assert nav.count() >= len(list((ROOT / "nbs").glob("*.ipynb")))
-        save(page.screenshot(full_page=False), "docs-12_plots.png")
+        save(page.screenshot(full_page=False), "docs-18_plots.png")
         page.locator("nav.sched-nb-nav a", has_text="Widgets").click()
-        page.wait_for_url("**/13_widgets.html")
+        page.wait_for_url("**/19_widgets.html")
         widths = page.evaluate("() => Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
         assert widths and all(w > 0 for w in widths), widths
-        save(page.screenshot(), "docs-13_widgets.png")
+        save(page.screenshot(), "docs-19_widgets.png")
     finally:
         server.stop()

@@ -56,12 +56,12 @@ def test_every_plot_is_embedded(site, nb_path):
 
 
 def test_markdown_images_are_copied(site):
-    assert 'src="images/atlas.png"' in (site / "12_plots.html").read_text(encoding="utf-8")
+    assert 'src="images/atlas.png"' in (site / "18_plots.html").read_text(encoding="utf-8")
     assert Image.open(site / "images" / "atlas.png").size[0] >= 800
 
 
 def test_processing_hides_what_nbdev_hides(site):
-    html = (site / "13_widgets.html").read_text(encoding="utf-8")
+    html = (site / "19_widgets.html").read_text(encoding="utf-8")
     assert "nbdev_export()" not in html  # the #| hide cell
     assert "#| export" not in html and "#| echo" not in html
     assert "application/vnd.jupyter.widget" not in html

@@ -2,7 +2,7 @@
 
     python tools/build_docs.py                      # every notebook of nbs/ into _docs/
     python tools/build_docs.py --out site           # another folder
-    python tools/build_docs.py 12_plots 13_widgets  # only these pages (the navigation still lists them all)
+    python tools/build_docs.py 18_plots 19_widgets  # only these pages (the navigation still lists them all)
     python tools/build_docs.py --jobs 1             # one page at a time (default: one per CPU)
 
 Each notebook becomes one page NAME.html (index.ipynb becomes index.html), with a sidebar listing every
