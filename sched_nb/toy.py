@@ -5,21 +5,27 @@
 # %% ../nbs/16_toy.ipynb #d0492ad2
 from __future__ import annotations
 
+import functools
+import html
+import inspect
+import io
 import math
 from contextlib import contextmanager
 
 import torch
+from fastcore.basics import patch
 from tqdm import tqdm
 
 from .compose import model_sampling
-from .core import check_int, check_number
+from .core import check_choice, check_int, check_number
 from .parameterizations import CONST
 from .samplers import SAMPLERS, Denoiser, sample
-from .schedulers import calculate_sigmas
+from .schedulers import SCHEDULER_NAMES, calculate_sigmas
 
 # %% auto #0
-__all__ = ['TOY_MODELS', 'two_moons', 'spiral', 'sliced_wasserstein', 'ToyNet', 'train_toy', 'toy_model_samplings', 'toy_sigmas',
-           'sampler_table']
+__all__ = ['TOY_MODELS', 'OPTION_RANGES', 'two_moons', 'spiral', 'sliced_wasserstein', 'ToyNet', 'train_toy',
+           'toy_model_samplings', 'toy_scheduler', 'toy_sigmas', 'sampler_table', 'toy_models', 'sampler_options',
+           'run_sampler', 'SamplingExplorer', 'ToyExplorer', 'explore_toy']
 
 # %% ../nbs/16_toy.ipynb #9d3aaeb1
 def two_moons(n:int, # number of points
@@ -135,9 +141,13 @@ def toy_model_samplings() -> dict:
     "{parameterization name: model sampling} of `TOY_MODELS`."
     return {name: model_sampling(s, p, **settings) for name, (s, p, settings) in TOY_MODELS.items()}
 
+def toy_scheduler(ms) -> str:
+    "The name of the step schedule the toy models are sampled with: karras, or simple (even in t) for flow models."
+    return "simple" if isinstance(ms, CONST) else "karras"
+
 def toy_sigmas(ms, steps:int=20) -> torch.Tensor:
-    "The step schedule the toy models are sampled with: karras, or simple (even in t) for flow models."
-    return calculate_sigmas(ms, "simple" if isinstance(ms, CONST) else "karras", steps)
+    "The toy models' step schedule of `steps` steps for `ms` (see `toy_scheduler`)."
+    return calculate_sigmas(ms, toy_scheduler(ms), steps)
 
 # %% ../nbs/16_toy.ipynb #3c44af4b
 def sampler_table(models:dict, # {name: Denoiser}
@@ -158,3 +168,202 @@ def sampler_table(models:dict, # {name: Denoiser}
                              for s in samplers}
             scores[name] = {s: sliced_wasserstein(x, data) for s, x in samples[name].items()}
     return scores, samples
+
+# %% ../nbs/16_toy.ipynb #09b2c630
+@functools.lru_cache(maxsize=None)
+def toy_models() -> dict:
+    "The four models of `TOY_MODELS` trained with `train_toy`'s defaults, once per session (a few seconds)."
+    return {name: train_toy(ms, progress=False) for name, ms in toy_model_samplings().items()}
+
+OPTION_RANGES = {"eta": (0.0, 2.0, 0.05), "s_noise": (0.0, 2.0, 0.05), "s_churn": (0.0, 20.0, 0.5)}  # slider (min, max, step)
+
+def sampler_options(sampler:str) -> dict:
+    "The options of `sampler` that the explorers put on sliders (those named in `OPTION_RANGES`), with its defaults."
+    params = inspect.signature(SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))]).parameters
+    return {k: float(params[k].default) for k in OPTION_RANGES if k in params}
+
+# %% ../nbs/16_toy.ipynb #c2ba77a8
+def run_sampler(den:Denoiser, # a network with its model sampling
+                noise:torch.Tensor, # standard normal noise, shaped like the samples
+                sampler:str="euler", # a name in SAMPLERS
+                scheduler:str="karras", # a name in SCHEDULER_NAMES
+                steps:int=20, # sampling steps
+                seed:int=0, # seeds the sampler's fresh noise (its generator, or torch's global one)
+                callback=None, # called at every step, as by the sampler
+                trace:bool=False, # keep every step's latent and denoised estimate
+                **options, # the sampler's options (see sampler_options)
+               ) -> dict:
+    "`{'x': samples, 'sigmas', 'calls': network calls}`, plus `'xs'` and `'denoised'` (one per step) with `trace`."
+    sigmas = calculate_sigmas(den.model_sampling, scheduler, steps)
+    fn, seed = SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))], check_int("seed", seed, minimum=0)
+    extra = sorted(set(options) - set(inspect.signature(fn).parameters))
+    if extra: raise TypeError(f"sampler {sampler!r} has no option {extra[0]!r}; its options are {', '.join(sampler_options(sampler)) or 'none'}")
+    kw = {"generator": torch.Generator().manual_seed(seed)} if "generator" in inspect.signature(fn).parameters else {}
+    xs, ds, calls = [], [], [0]
+    def step(d):
+        if trace: xs.append(d["x"].clone()); ds.append(d["denoised"].clone())
+        if callback is not None: callback(d)
+    hook = den.net.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            x = sample(den, noise, sigmas, fn, disable=True, callback=step, **kw, **options)
+    finally: hook.remove()
+    out = {"x": x, "sigmas": sigmas, "calls": calls[0]}
+    return {**out, "xs": xs, "denoised": ds} if trace else out
+
+# %% ../nbs/16_toy.ipynb #032defc6
+class SamplingExplorer:
+    "Sampling settings on controls (model, sampler, scheduler, steps, seed, the sampler's options) over a picture and a readout."
+    title, figsize, max_steps = "Sampling explorer", (8, 3.2), 50
+
+    def __init__(self, models:dict, # {name: Denoiser}
+                 **values): # starting settings: model, sampler, scheduler, steps, seed, and options such as eta
+        import ipywidgets as W
+        from matplotlib.figure import Figure
+        self.models, self.result, self.error, self._quiet = models, None, None, False
+        if "model" in values and "scheduler" not in values:   # a model starts on its own step schedule
+            values["scheduler"] = self.default_scheduler(check_choice("model", values["model"], list(models)))
+        self.controls = self.make_controls(W)
+        self.values = {k: c.value for k, c in self.controls.items()}
+        self.fig = Figure(figsize=self.figsize, dpi=72)
+        self.image, self.readout = W.Image(format="png", layout=W.Layout(max_width="100%")), W.HTML()
+        grid = W.GridBox(list(self.controls.values()), layout=W.Layout(grid_template_columns="repeat(2, minmax(300px, 1fr))"))
+        self.widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), grid, self.image, self.readout])
+        self.update(**values)
+        if self.error: raise ValueError(self.error)
+        for name, c in self.controls.items(): c.observe(functools.partial(self._on_control, name), names="value")
+
+    def default_scheduler(self, name:str) -> str: return "karras"
+    def noise(self) -> torch.Tensor: raise NotImplementedError   # the starting noise of the current seed
+    def draw(self): raise NotImplementedError                     # draw self.result on self.fig
+
+# %% ../nbs/16_toy.ipynb #76576cfe
+@patch
+def make_controls(self:SamplingExplorer, W) -> dict:
+    "{setting: widget}: model, sampler, scheduler, steps, seed, and a slider per option any sampler takes."
+    style, wide = {"description_width": "90px"}, W.Layout(width="95%")
+    first = next(iter(self.models))
+    c = {"model": W.Dropdown(options=list(self.models), value=first, description="model", style=style),
+         "sampler": W.Dropdown(options=list(SAMPLERS), value="euler", description="sampler", style=style),
+         "scheduler": W.Dropdown(options=list(SCHEDULER_NAMES), value=self.default_scheduler(first), description="scheduler", style=style),
+         "steps": W.IntSlider(value=10, min=1, max=self.max_steps, description="steps", continuous_update=False, style=style, layout=wide),
+         "seed": W.IntSlider(value=0, min=0, max=99, description="seed", continuous_update=False, style=style, layout=wide)}
+    defaults = {}
+    for s in SAMPLERS:
+        for k, v in sampler_options(s).items(): defaults.setdefault(k, v)
+    for k in OPTION_RANGES:
+        if k in defaults:
+            lo, hi, step = OPTION_RANGES[k]
+            c[k] = W.FloatSlider(value=defaults[k], min=lo, max=hi, step=step, description=k, continuous_update=False, style=style, layout=wide)
+    return c
+
+@patch
+def update(self:SamplingExplorer, **values):
+    "Apply `values` (setting names as the controls'), sample, and redraw: what every control calls."
+    unknown = sorted(set(values) - set(self.controls))
+    if unknown: raise TypeError(f"{type(self).__name__} has no setting {unknown[0]!r}; its settings are {', '.join(self.controls)}")
+    new = {**self.values, **values}
+    check_choice("model", new["model"], list(self.models)); check_choice("scheduler", new["scheduler"], SCHEDULER_NAMES)
+    own = sampler_options(new["sampler"])
+    if new["sampler"] != self.values["sampler"]: new.update({k: v for k, v in own.items() if k not in values})
+    new["steps"], new["seed"] = check_int("steps", new["steps"]), check_int("seed", new["seed"], minimum=0)
+    for k in OPTION_RANGES:
+        if k in new: new[k] = check_number(k, new[k], minimum=0.0)
+    self.values = new
+    self._set_controls(own)
+    try:
+        self.result, self.error = run_sampler(self.models[new["model"]], self.noise(), new["sampler"], new["scheduler"],
+                                              new["steps"], new["seed"], trace=True, **{k: new[k] for k in own}), None
+    except (ValueError, TypeError, RuntimeError) as e: self.error = str(e)   # keep the last good picture, say why
+    self.redraw()
+    return self
+
+@patch
+def _set_controls(self:SamplingExplorer, own:dict):
+    "Show the current values on the controls without calling back; grey out the options the sampler lacks."
+    self._quiet = True
+    try:
+        for k, c in self.controls.items():
+            if c.value != self.values[k]:
+                try: c.value = self.values[k]
+                except Exception: pass   # a value the control cannot show (outside its range): the setting still applies
+            if k in OPTION_RANGES: c.disabled = k not in own
+    finally: self._quiet = False
+
+@patch
+def _on_control(self:SamplingExplorer, name:str, change:dict):
+    if not self._quiet: self.update(**{name: change["new"]})
+
+# %% ../nbs/16_toy.ipynb #d3f9bb68
+def _png(fig, colors:int=64, tight:bool=False) -> bytes:
+    "`fig` as a PNG quantized to `colors` colours (a few KB), cropped to its contents with `tight`."
+    from PIL import Image
+    buf = io.BytesIO(); fig.savefig(buf, format="png", **({"bbox_inches": "tight"} if tight else {}))
+    out = io.BytesIO()
+    Image.open(buf).convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+@patch
+def redraw(self:SamplingExplorer):
+    "Draw the current result, render it into the image and refresh the readout."
+    if self.result is not None: self.draw()
+    self.image.value = _png(self.fig)
+    err = f'<p style="color:#b00">{html.escape(self.error)}</p>' if self.error else ""
+    self.readout.value = err + self.readout_html()
+
+@patch
+def table(self:SamplingExplorer, rows:list) -> str:
+    "An HTML table of (label, text) rows, after the current settings."
+    settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.values.items()
+                         if k not in OPTION_RANGES or k in sampler_options(self.values["sampler"]))
+    body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in [("settings", settings)] + rows)
+    return f'<table class="sched-nb-readout" style="font-size:12px">{body}</table>'
+
+@patch
+def _ipython_display_(self:SamplingExplorer):
+    from IPython.display import Image, display
+    display(Image(data=self.image.value, format="png"))   # a picture that stays in the saved notebook and the docs
+    display(self.widget)
+
+# %% ../nbs/16_toy.ipynb #9e98be70
+class ToyExplorer(SamplingExplorer):
+    "The toy models' sampling on controls: final points over the data, 40 paths, the distance to the data, the network calls."
+    title, n_paths = "Sampling the toy models", 40
+
+    def __init__(self, models:dict|None=None, # {name: Denoiser}; default: toy_models()
+                 **values): # starting settings: model, sampler, scheduler, steps, seed, eta, s_noise, ...
+        self.data = two_moons(1000, generator=torch.Generator().manual_seed(10))
+        super().__init__(models or toy_models(), **values)
+
+    def default_scheduler(self, name:str) -> str: return toy_scheduler(self.models[name].model_sampling)
+    def noise(self) -> torch.Tensor: return torch.randn(1000, 2, generator=torch.Generator().manual_seed(1000 + self.values["seed"]))
+
+    def draw(self):
+        self.fig.clear()
+        a, b = self.fig.subplots(1, 2)
+        x = self.result["x"]
+        a.scatter(*self.data[:500].T, s=1, c="0.75"); a.scatter(*x[:500].T, s=1, c="C3")
+        a.set_title(f"{self.values['model']}, {self.values['sampler']}: final points", fontsize=9)
+        flow, sig = isinstance(self.models[self.values["model"]].model_sampling, CONST), self.result["sigmas"].double()
+        scale = torch.ones_like(sig) if flow else (1 + sig ** 2).rsqrt()   # variance-preserving scale: every path in view
+        paths = torch.stack([p[:self.n_paths] * scale[i] for i, p in enumerate(self.result["xs"])] + [x[:self.n_paths]])
+        b.scatter(*self.data[:500].T, s=1, c="0.85")
+        b.plot(paths[..., 0].numpy(), paths[..., 1].numpy(), lw=0.4, c="0.55", alpha=0.5)
+        colors = torch.linspace(0, 1, len(paths))[:, None].expand(-1, self.n_paths).reshape(-1).numpy()
+        b.scatter(paths[..., 0].reshape(-1), paths[..., 1].reshape(-1), s=4, c=colors, cmap="viridis")
+        b.set_title(f"{self.n_paths} paths" + ("" if flow else " of x / sqrt(1 + sigma^2)") + f", {self.values['steps']} {self.values['scheduler']} steps", fontsize=9)
+        a.set(xlim=(-1.3, 1.3), ylim=(-0.9, 0.9)); b.set(xlim=(-2.6, 2.6), ylim=(-1.8, 1.8))
+        for ax in (a, b): ax.set(xticks=[], yticks=[])
+        self.fig.tight_layout()
+
+    def readout_html(self) -> str:
+        if self.result is None: return ""
+        d = sliced_wasserstein(self.result["x"], self.data)
+        return self.table([("sliced Wasserstein to the data", f"{d:.3f} (pure noise 0.61, another draw of the data 0.013)"),
+                           ("network calls", str(self.result["calls"])),
+                           ("sigmas", ", ".join(f"{v:.4g}" for v in self.result["sigmas"].tolist()))])
+
+def explore_toy(models:dict|None=None, **values) -> ToyExplorer:
+    "An explorer of the toy models' sampling: model, sampler, scheduler, steps, seed and the sampler's options."
+    return ToyExplorer(models, **values)
