@@ -20,13 +20,17 @@ _PUBLIC = {
     "schedulers": ["calculate_sigmas", "SCHEDULER_NAMES", "SCHEDULERS"],
     "samplers": ["sample_euler", "sample_euler_ancestral", "sample_heun", "sample_dpmpp_2m", "sample_lcm", "SAMPLERS", "sample", "Denoiser", "GaussianMixtureDenoiser", "prepare_latent", "finish_latent", "check_sigmas"],
     "interop": ["from_diffusers", "diffusers_sigmas", "to_diffusers"],
-    "toy": ["two_moons", "spiral", "sliced_wasserstein", "ToyNet", "train_toy", "TOY_MODELS", "toy_model_samplings", "toy_sigmas", "sampler_table"],
+    "toy": ["two_moons", "spiral", "sliced_wasserstein", "ToyNet", "train_toy", "TOY_MODELS", "toy_model_samplings", "toy_scheduler", "toy_sigmas", "sampler_table",
+            "toy_models", "sampler_options", "run_sampler", "SamplingExplorer", "ToyExplorer", "explore_toy"],
+    "digits": ["load_digits_data", "digit_mosaic", "show_digits", "DigitsNet", "DIGITS_MODELS", "digits_model_sampling", "digits_sigmas",
+               "train_digits", "save_digits_model", "load_digits_model", "sample_digits", "train_digit_classifier", "digit_score",
+               "sampler_grid", "denoising_sequence", "DigitsExplorer", "explore_digits"],
     "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary"],
     "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explorer_app"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 # modules that need matplotlib or ipywidgets, or train a model: reachable as attributes, left out of `import *`
-_HEAVY = ("toy", "plots", "widgets")
+_HEAVY = ("toy", "digits", "plots", "widgets")
 __all__ = [name for name, module in _WHERE.items() if module not in _HEAVY]
 
 

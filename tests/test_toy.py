@@ -120,3 +120,56 @@ def test_schedules_and_nets_of_the_toy_models():
     net = ToyNet(0.0, 999.0)
     out = net(torch.randn(7, 2), torch.rand(7) * 999)
     assert out.shape == (7, 2)
+
+
+def test_sampler_options_come_from_the_samplers_signatures():
+    from sched_nb.toy import OPTION_RANGES, sampler_options
+    for name in SAMPLERS:
+        options = sampler_options(name)
+        assert set(options) <= set(OPTION_RANGES)
+        for k, v in options.items():
+            lo, hi, _ = OPTION_RANGES[k]
+            assert lo <= v <= hi, (name, k, v)
+    assert sampler_options("euler_ancestral") == {"eta": 1.0, "s_noise": 1.0}
+    assert sampler_options("heun") == {}
+
+
+def test_run_sampler_counts_calls_and_keeps_the_steps(trained):
+    from sched_nb.schedulers import calculate_sigmas
+    from sched_nb.samplers import sample
+    from sched_nb.toy import run_sampler
+    den, noise = trained["V_PREDICTION"], torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    r = run_sampler(den, noise, "heun", "exponential", 7, trace=True)
+    assert r["calls"] == 13 and len(r["xs"]) == len(r["denoised"]) == 7      # two calls a step, one for the last
+    assert torch.equal(r["x"], sample(den, noise, calculate_sigmas(den.model_sampling, "exponential", 7), "heun", disable=True))
+    assert not den.net._forward_hooks
+    a = run_sampler(den, noise, "euler_ancestral", seed=2, eta=0.4, s_noise=0.7)["x"]
+    assert torch.equal(a, run_sampler(den, noise, "euler_ancestral", seed=2, eta=0.4, s_noise=0.7)["x"])
+    assert not torch.equal(a, run_sampler(den, noise, "euler_ancestral", seed=2, eta=0.4)["x"])
+    with pytest.raises(TypeError, match="has no option 's_churn'"):
+        run_sampler(den, noise, "euler_ancestral", s_churn=1.0)
+
+
+def test_toy_explorer_update_with_other_values(trained):
+    from sched_nb.schedulers import calculate_sigmas
+    from sched_nb.samplers import sample
+    from sched_nb.toy import ToyExplorer, run_sampler
+    ex = ToyExplorer(trained)
+    assert (ex.values["model"], ex.values["sampler"], ex.values["scheduler"], ex.values["steps"]) == ("EPS", "euler", "karras", 10)
+    first = ex.image.value
+    ex.update(model="CONST", sampler="euler_ancestral", scheduler="beta", steps=9, seed=5, eta=0.3, s_noise=1.2)
+    want = run_sampler(trained["CONST"], ex.noise(), "euler_ancestral", "beta", 9, seed=5, eta=0.3, s_noise=1.2)["x"]
+    assert torch.equal(ex.result["x"], want) and ex.result["calls"] == 9
+    assert ex.image.value != first and "eta=0.3" in ex.readout.value and "sliced Wasserstein" in ex.readout.value
+    d = sliced_wasserstein(ex.result["x"], ex.data)
+    assert f"{d:.3f}" in ex.readout.value and d < 0.2
+    ex.controls["sampler"].value = "dpmpp_2m"          # a control calls update; dpmpp_2m has no eta
+    assert ex.values["sampler"] == "dpmpp_2m" and ex.controls["eta"].disabled and ex.result["calls"] == 9
+    sig = calculate_sigmas(trained["CONST"].model_sampling, "beta", 9)
+    assert torch.equal(ex.result["x"], sample(trained["CONST"], ex.noise(), sig, "dpmpp_2m", disable=True))
+    ex.controls["steps"].value = 4
+    assert len(ex.result["sigmas"]) == 5
+    with pytest.raises(ValueError, match="scheduler must be one of"):
+        ex.update(scheduler="cosine")
+    with pytest.raises(TypeError, match="no setting 'cfg'"):
+        ex.update(cfg=2.0)
