@@ -21,8 +21,8 @@ _PUBLIC = {
     "samplers": ["sample_euler", "sample_euler_ancestral", "sample_heun", "sample_dpmpp_2m", "sample_lcm", "SAMPLERS", "sample", "Denoiser", "GaussianMixtureDenoiser", "prepare_latent", "finish_latent", "check_sigmas"],
     "interop": ["from_diffusers", "diffusers_sigmas", "to_diffusers"],
     "toy": ["two_moons", "spiral", "sliced_wasserstein", "ToyNet", "train_toy", "TOY_MODELS", "toy_model_samplings", "toy_sigmas", "sampler_table"],
-    "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary"],
-    "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explorer_app"],
+    "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary", "coinciding"],
+    "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explore_samplers", "explorer_app"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 # modules that need matplotlib or ipywidgets, or train a model: reachable as attributes, left out of `import *`
