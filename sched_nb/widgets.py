@@ -707,7 +707,7 @@ def _draw(self:SamplerExplorer):
         c = self.choice(side)
         opts = ", ".join(f"{k}={_value(v)}" for k, v in c.items() if k not in ("sampler", "scheduler", "steps"))
         ax_path.set_title(f"{side.upper()}: {c['sampler']}{f' ({opts})' if opts else ''}\n{c['scheduler']}, {c['steps']} steps")
-        ax_end.hist2d(*ref.T.numpy(), bins=(90, 70), range=[[-1.3, 1.3], [-1.0, 1.0]], cmap="Greys", cmin=2, vmax=60)
+        ax_end.hist2d(*ref.T.numpy(), bins=(90, 70), range=[[-1.3, 1.3], [-1.0, 1.0]], cmap="Greys", cmin=1, vmax=25)
         ax_end.scatter(*run["x"].T.numpy(), s=5, color="C3", gid=f"{side} final")
         ax_end.set_title(f"final points over the data\nsliced W {run['score']:.3f}, {run['calls']} network calls")
         for ax in (ax_path, ax_end):

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -208,33 +209,90 @@ def test_jupyterlab_notebook_runs_and_its_slider_redraws_the_plot(page, jupyterl
 
 # ---------------------------------------------------------------------------------------------------------- Voila
 
-def test_voila_explorer_app_renders_and_reacts(page, tmp_path):
+def kernel_alive(base: str, kernel_id: str) -> bool:
+    "Whether the server still runs the kernel (its REST API answers 200, else 404)."
+    try: return urllib.request.urlopen(f"{base}/api/kernels/{kernel_id}", timeout=10).status == 200
+    except urllib.error.HTTPError as e:
+        if e.code == 404: return False
+        raise
+
+
+def kernel_processes(server_pid: int) -> int:
+    "How many kernels run under the server: ipykernel processes among its descendants (Linux /proc)."
+    parent, cmdline = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid = int(stat.parent.name)
+            parent[pid] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline[pid] = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError): continue
+    def under(pid):
+        while pid in parent and pid > 1:
+            pid = parent[pid]
+            if pid == server_pid: return True
+        return False
+    return sum(1 for pid, cmd in cmdline.items() if b"ipykernel" in cmd and under(pid))
+
+
+def open_app(ctx, base):
+    page = ctx.new_page()
+    page.goto(base + "/", timeout=180_000)
+    page.wait_for_selector(".sched-nb-app", timeout=180_000)
+    kernel = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+    return page, kernel
+
+
+def test_voila_explorer_app_renders_reacts_and_frees_its_kernels(browser, tmp_path):
+    "The app with the network cut off: no console error, the Flow and Samplers tabs react, closed pages free their kernels."
     port = free_port()
     cmd = [sys.executable, "-c", "import sys; from sched_nb.cli import main; sys.exit(main())",
-           "explore", "--port", str(port), "--no-browser"]
-    server = Server(cmd, f"http://127.0.0.1:{port}/", cwd=tmp_path, log=tmp_path / "voila.log")
+           "explore", "--port", str(port), "--no-browser", "--cull-idle", "6"]
+    base = f"http://127.0.0.1:{port}"
+    server = Server(cmd, f"{base}/voila/static/voila.js", cwd=tmp_path, log=tmp_path / "voila.log")  # starts no kernel
+    ctx = Offline(browser, width=1280, height=1000)
     try:
         server.wait_ready()
-        page.goto(server.url, timeout=180_000)
-        page.wait_for_selector(".sched-nb-app", timeout=180_000)
+        assert kernel_processes(server.proc.pid) == 0
+        page, kernel = open_app(ctx, base)
         tabs = page.locator(".sched-nb-app .lm-TabBar-tab")
-        assert tabs.count() == 7
+        assert tabs.count() == 8
         save(page.screenshot(), "voila-app.png")
         tabs.nth(4).click()  # Flow
         explorer = page.locator(".sched-nb-explorer").nth(4)
         img = explorer.locator("img").first
         img.wait_for(state="visible")
+        shown, natural = img.evaluate("i => [i.getBoundingClientRect().width, i.naturalWidth]")
+        assert shown >= 0.9 * natural and natural >= 1000, (shown, natural)  # the picture fills the page, text unshrunk
         before = img.screenshot()
-        save(before, "voila-before.png")
         row = explorer.locator(".sched-nb-readout tr").nth(1)  # the current configuration
         row_before = row.inner_text()
         readout = drag_slider(page, explorer, "shift", 60)
         assert readout != "1.00", "the slider did not move"
-        after = wait_for_new_image(img, before)
-        save(after, "voila-after.png")
-        save(page.screenshot(), "voila-page.png")
+        save(wait_for_new_image(img, before), "voila-after.png")
         assert row.inner_text() != row_before  # sigma_min moved with the shift
+        tabs.nth(7).click()  # Samplers
+        samplers = page.locator(".sched-nb-samplers")
+        img = samplers.locator("img").first
+        img.wait_for(state="visible")
+        before = img.screenshot()
+        samplers.locator(".widget-dropdown", has_text="A: sampler").locator("select").select_option("heun")
+        save(wait_for_new_image(img, before), "voila-samplers.png")
+        assert "heun" in samplers.locator(".sched-nb-readout").inner_text()
+        save(page.screenshot(), "voila-page.png")
+        # a second page gets a kernel of its own; closing pages frees them: at once when the page says so
+        # (Voila's beforeunload), by culling when it cannot (a tab that crashed)
+        page2, kernel2 = open_app(ctx, base)
+        assert kernel2 != kernel and kernel_alive(base, kernel) and kernel_alive(base, kernel2)
+        assert kernel_processes(server.proc.pid) == 2
+        page.close(run_before_unload=True)
+        page2.close()  # no unload handlers run
+        deadline = time.time() + 60
+        while time.time() < deadline and (kernel_alive(base, kernel) or kernel_alive(base, kernel2)): time.sleep(1)
+        assert not kernel_alive(base, kernel) and not kernel_alive(base, kernel2), "closed pages kept their kernels"
+        assert ctx.blocked == [], f"requests that left 127.0.0.1: {ctx.blocked[:3]}"
+        assert ctx.errors == []
     finally:
+        ctx.close()
         server.stop()
 
 
