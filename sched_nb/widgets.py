@@ -400,7 +400,7 @@ def explore_flow(compare=({"shift": 3.0},), **values) -> FlowExplorer:
 class ParameterizationExplorer(Explorer):
     "Parameterization weights c_skip, |c_out|, c_in against sigma: parameterization, sigma_data."
     title = "Parameterizations"
-    panels, figsize = ("weights",), (10.0, 3.4)
+    panels, figsize, legend_room = ("weights",), (10.0, 3.4), 2.7
     notes = {"parameterization": {"v_prediction": "SD 2.x's velocity prediction", "edm": "Karras et al.'s preconditioning"}}
 
     def make_controls(self):

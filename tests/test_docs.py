@@ -58,7 +58,7 @@ def test_processing_hides_what_nbdev_hides(site):
     html = (site / "19_widgets.html").read_text(encoding="utf-8")
     assert "nbdev_export()" not in html  # the #| hide cell
     assert "#| export" not in html and "#| echo" not in html
-    assert "application/vnd.jupyter.widget" not in html
+    assert 'type="application/vnd.jupyter.widget' not in html  # no widget view or state left in the page
     assert "sched-nb-live" in html  # the live widget is replaced by a note under its static picture
     assert "class DiscreteExplorer" not in html and "DiscreteExplorer" in html  # exported code shown as show_doc
     assert "<h1 class=\"title\">Widgets</h1>" in html
