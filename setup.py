@@ -44,7 +44,7 @@ setuptools.setup(
     + ([f"License :: {lic[1]}"] if lic[1] else []),
     packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
     include_package_data=True,
-    package_data={cfg["lib_path"]: ["*.ipynb", "data/*.pt"]},
+    package_data={cfg["lib_path"]: ["*.ipynb", "data/*.pt", "share/voila/templates/*/*"]},
     install_requires=requirements,
     extras_require={"dev": dev_requirements, "explore": explore_requirements},
     python_requires=">=" + cfg["min_python"],

@@ -25,8 +25,8 @@ _PUBLIC = {
     "digits": ["load_digits_data", "digit_mosaic", "show_digits", "DigitsNet", "DIGITS_MODELS", "digits_model_sampling", "digits_sigmas",
                "train_digits", "save_digits_model", "load_digits_model", "sample_digits", "train_digit_classifier", "digit_score",
                "sampler_grid", "denoising_sequence", "DigitsExplorer", "explore_digits"],
-    "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary"],
-    "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explorer_app"],
+    "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary", "coinciding"],
+    "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explore_samplers", "explorer_app"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 # modules that need matplotlib or ipywidgets, or train a model: reachable as attributes, left out of `import *`

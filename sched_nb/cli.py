@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atlas_table', 'atlas', 'explorer_notebook', 'free_port', 'voila_command', 'main']
+__all__ = ['CULL_IDLE_S', 'CULL_INTERVAL_S', 'VOILA_SKIPPED_EXTENSIONS', 'EXPLORE_NEEDS_VOILA', 'atlas_table', 'atlas',
+           'explorer_notebook', 'free_port', 'voila_command', 'voila_env', 'main']
 
 # %% ../nbs/20_cli.ipynb #fab323c9
 def atlas_table(models:dict, # {label: model sampling}
@@ -57,12 +58,30 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+CULL_IDLE_S, CULL_INTERVAL_S = 40, 10  # a kernel with no page connected for 40 s is shut down, checked every 10 s
+# JupyterLab extensions that may be installed beside Voila but are made for JupyterLab's own interface: not loaded
+VOILA_SKIPPED_EXTENSIONS = ["jupyterlab-jupytext", "@voila-dashboards/jupyterlab-preview", "jupyterlab_pygments",
+                            "@jupyter-notebook/lab-extension", "@jupyterlab/git", "jupyterlab-lsp"]
+
 def voila_command(port:int, # the port to serve on (127.0.0.1)
                   open_browser:bool=False, # let Voila open a browser tab
+                  cull_idle:int=CULL_IDLE_S, # seconds without a connected page after which a kernel is shut down
                  ) -> list:
     "The command line that serves the explorer notebook with Voila on 127.0.0.1:`port`."
-    return [sys.executable, "-m", "voila", str(explorer_notebook()), f"--port={port}", "--Voila.port_retries=0",
-            "--Voila.ip=127.0.0.1", "--theme=light", "--show_tracebacks=True"] + ([] if open_browser else ["--no-browser"])
+    interval = max(1, min(CULL_INTERVAL_S, cull_idle // 2))
+    culling = [f"--MappingKernelManager.cull_idle_timeout={cull_idle}", f"--MappingKernelManager.cull_interval={interval}",
+               "--MappingKernelManager.cull_connected=False", "--MappingKernelManager.cull_busy=False"]
+    return ([sys.executable, "-m", "voila", str(explorer_notebook()), f"--port={port}", "--Voila.port_retries=0",
+             "--Voila.ip=127.0.0.1", "--theme=light", "--show_tracebacks=True", "--template=sched_nb",
+             ] + [f"--VoilaConfiguration.extension_denylist={e}" for e in VOILA_SKIPPED_EXTENSIONS] + culling
+            + ([] if open_browser else ["--no-browser"]))
+
+def voila_env() -> dict:
+    "The environment for Voila: this one, with the package's `share/` on `JUPYTER_PATH` (where its template is)."
+    import os
+    share = str(explorer_notebook().parent / "share")
+    path = os.environ.get("JUPYTER_PATH")
+    return {**os.environ, "JUPYTER_PATH": share + (os.pathsep + path if path else "")}
 
 # %% ../nbs/20_cli.ipynb #227d635c
 def _int_in(lo:int, # smallest value allowed
@@ -86,7 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explore", help="serve the slider explorers with Voila on 127.0.0.1")
     e.add_argument("--port", type=_int_in(0, 65535, "a port in 1..65535, or 0 for a free one"), default=None, help="port to listen on (default: a free one)")
     e.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    e.add_argument("--cull-idle", type=_int_in(1, None, "an integer > 0"), default=CULL_IDLE_S,
+                   help=f"seconds a kernel may go without a page before it is shut down (default: {CULL_IDLE_S})")
     return p
+
+EXPLORE_NEEDS_VOILA = ("sched_nb explore needs Voila, which is not installed. Install it with\n"
+                       "  pip install \"sched_nb[explore]\"     (an installed package; or simply: pip install voila)\n"
+                       "  pip install -e \".[explore]\"         (in a clone of the repository)")
 
 def main(argv:list|None=None, # the arguments; None: the command line
         ) -> int:
@@ -100,11 +125,11 @@ def main(argv:list|None=None, # the arguments; None: the command line
         return 0
     if args.command == "explore":
         if importlib.util.find_spec("voila") is None:
-            print("sched_nb explore needs Voila: pip install \"sched_nb[explore]\" (or pip install voila)", file=sys.stderr)
+            print(EXPLORE_NEEDS_VOILA, file=sys.stderr)
             return 1
         port = args.port or free_port()
         print(f"sched_nb explorer: http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
-        try: return subprocess.call(voila_command(port, open_browser=not args.no_browser))
+        try: return subprocess.call(voila_command(port, not args.no_browser, args.cull_idle), env=voila_env())
         except KeyboardInterrupt: return 0
     p.print_help()
     return 2

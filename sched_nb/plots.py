@@ -14,7 +14,7 @@ from .core import check_int
 # %% auto #0
 __all__ = ['ATLAS', 'schedule_sigmas', 'normalized_t', 'is_flow', 'log_snr', 'alphas_cumprod', 'schedule_summary', 'plot_sigma',
            'plot_log_snr', 'plot_alphas_cumprod', 'sigma_grid', 'parameterization_weights', 'plot_weights',
-           'step_times', 'plot_steps', 'plot_overview', 'atlas_models', 'plot_atlas']
+           'step_times', 'step_marker_size', 'plot_steps', 'plot_overview', 'atlas_models', 'coinciding', 'plot_atlas']
 
 # %% ../nbs/18_plots.ipynb #d470dae2
 def schedule_sigmas(ms, # a model sampling: anything with a 1-D `sigmas` buffer, ascending
@@ -54,11 +54,11 @@ def schedule_summary(ms) -> dict:
     return {"sigma_min": s[0].item(), "sigma_max": s[-1].item(), "terminal_snr": log_snr(ms, s[-1:]).exp().item()}
 
 # %% ../nbs/18_plots.ipynb #bfa39dbd
-def _axes(ax=None, figsize=(6, 3)):
-    "`ax`, or the Axes of a new small pyplot figure (dpi 72) when it is None."
+def _axes(ax=None, figsize=(6.5, 3)):
+    "`ax`, or the Axes of a new pyplot figure (650 x 300 pixels, 10-point text) when it is None."
     if ax is not None: return ax
     import matplotlib.pyplot as plt
-    return plt.subplots(figsize=figsize, dpi=72)[1]
+    return plt.subplots(figsize=figsize, dpi=100)[1]
 
 def _plot_curve(ms, y, ylabel, ax, label, yscale, kwargs):
     ax = _axes(ax)
@@ -136,6 +136,11 @@ def step_times(ms, # a model sampling
     return torch.where(s > 0, (hi - 1 + w) / (ls.numel() - 1), torch.nan)
 
 # %% ../nbs/18_plots.ipynb #e38343f4
+def step_marker_size(n:int, # number of steps drawn
+                    ) -> float:
+    "A marker size for `n` steps: 7 points for a few, shrinking as 28/sqrt(n) so that many steps do not merge, at least 2.5."
+    return max(2.5, min(7.0, 28 / math.sqrt(max(n, 1))))
+
 def plot_steps(ms, # a model sampling
                sigmas, # the step schedule (trailing zeros are not drawn)
                ax=None, # Axes to draw on; None: a new small figure
@@ -148,6 +153,7 @@ def plot_steps(ms, # a model sampling
     s = torch.as_tensor(sigmas, dtype=torch.float64).cpu().reshape(-1)
     t, keep = step_times(ms, s), s > 0
     kwargs.setdefault("marker", "o"); kwargs.setdefault("ls", "none")
+    kwargs.setdefault("markersize", step_marker_size(int(keep.sum())))
     ax.plot(t[keep].numpy(), s[keep].numpy(), label=label or f"{int(keep.sum())} steps", **kwargs)
     ax.set(xlabel="normalized time t", ylabel="sigma", yscale="log", xlim=(0, 1))
     return ax
@@ -163,14 +169,17 @@ def plot_overview(models:dict, # {label: model sampling}
     "Draw every model sampling of `models` on one panel per curve kind; return the Figure."
     bad = [p for p in panels if p not in _PANELS]
     if bad: raise ValueError(f"panels must be from {', '.join(_PANELS)}; got {bad[0]!r}")
-    if axes is None:
+    own = axes is None
+    if own:
         import matplotlib.pyplot as plt
-        axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), dpi=72, squeeze=False)[1][0]
+        axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.6, 3), dpi=100, squeeze=False, layout="constrained")[1][0]
     for i, (name, ms) in enumerate(models.items()):
         for p, ax in zip(panels, axes): _PANELS[p](ms, ax, label=name, color=f"C{i % 10}", **kwargs)
-    if legend and models: axes[0].legend(fontsize=7)
-    axes[0].figure.tight_layout()
-    return axes[0].figure
+    fig = axes[0].figure
+    if legend and models:  # outside the axes, on the right, so that it hides no curve
+        if own: fig.legend(handles=axes[0].get_lines(), loc="outside right upper", fontsize=9, frameon=False)
+        else: axes[-1].legend(handles=axes[0].get_lines(), loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9, frameon=False)
+    return fig
 
 # %% ../nbs/18_plots.ipynb #be18a50d
 ATLAS = {  # label: (schedule name, settings, line style)
@@ -194,6 +203,26 @@ def atlas_models(entries:dict|None=None, # {label: (schedule name, settings, sty
     return {label: model_sampling(name, **settings) for label, (name, settings, _) in (entries or ATLAS).items()}
 
 # %% ../nbs/18_plots.ipynb #6753a87c
+def _interp_log(t, t_ref, s_ref):
+    "s_ref (positive, at the ascending times t_ref) at times t, interpolated linearly in log s."
+    hi = torch.searchsorted(t_ref, t).clamp(1, t_ref.numel() - 1)
+    w = ((t - t_ref[hi - 1]) / (t_ref[hi] - t_ref[hi - 1])).clamp(0, 1)
+    ls = s_ref.clamp_min(1e-300).log()
+    return (ls[hi - 1] + w * (ls[hi] - ls[hi - 1])).exp()
+
+def coinciding(models:dict, # {label: model sampling}
+               rtol:float=0.06, # largest relative difference of sigma that counts as the same curve
+              ) -> dict:
+    "{label: (earlier label, relative difference)} for each entry whose sigma curve lies on an earlier one's over 95% of the time."
+    out, items = {}, list(models.items())
+    for i, (label, ms) in enumerate(items):
+        s, t = schedule_sigmas(ms), normalized_t(ms)
+        for other, ms2 in items[:i]:
+            if other in out: continue
+            rel = ((s - _interp_log(t, normalized_t(ms2), schedule_sigmas(ms2))).abs() / s).quantile(0.95).item()
+            if rel <= rtol: out[label] = (other, rel); break
+    return out
+
 def plot_atlas(models:dict|None=None, # {label: model sampling}; default `atlas_models()`
                axes=None, # two Axes (sigma, log SNR); None: a new pyplot figure
                styles:dict|None=None, # {label: line style}; default the styles of `ATLAS`
@@ -203,13 +232,20 @@ def plot_atlas(models:dict|None=None, # {label: model sampling}; default `atlas_
     styles = {label: e[2] for label, e in ATLAS.items()} if styles is None else styles
     if axes is None:
         import matplotlib.pyplot as plt
-        axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=72)[1]
+        axes = plt.subplots(1, 2, figsize=(11, 3.8), dpi=100)[1]
+    twins, names = coinciding(models), []
     for i, (label, ms) in enumerate(models.items()):
-        style = styles.get(label, dict(color=f"C{i % 10}"))
+        style = dict(styles.get(label, dict(color=f"C{i % 10}")))
+        name = label
+        if label in twins:
+            other, rel = twins[label]
+            name += f"\n  (same sigmas as {other})" if rel < 1e-5 else f"\n  (within {rel:.0%} of {other})"
+            if "marker" not in style: style.update(ls=":", marker="o", markevery=0.09, mfc="none", markersize=5)
         plot_sigma(ms, axes[0], label=label, **style); plot_log_snr(ms, axes[1], **style)
+        names.append(name)
     axes[0].set_title("sigma (log scale)"); axes[1].set_title("log SNR")
     for ax in axes: ax.grid(alpha=0.3)
     fig = axes[0].figure
-    fig.legend(loc="center right", fontsize=8, frameon=False)
-    fig.subplots_adjust(left=0.07, right=0.8, bottom=0.14, top=0.88, wspace=0.25)
+    fig.legend(axes[0].get_lines(), names, loc="center right", fontsize=9, frameon=False)
+    fig.subplots_adjust(left=0.07, right=0.73, bottom=0.14, top=0.88, wspace=0.25)
     return fig

@@ -6,12 +6,15 @@ Without Chromium or Playwright the tests are skipped, unless SCHED_NB_REQUIRE_BR
 they fail."""
 import importlib.util
 import io
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -206,59 +209,203 @@ def test_jupyterlab_notebook_runs_and_its_slider_redraws_the_plot(page, jupyterl
 
 # ---------------------------------------------------------------------------------------------------------- Voila
 
-def test_voila_explorer_app_renders_and_reacts(page, tmp_path):
+def kernel_alive(base: str, kernel_id: str) -> bool:
+    "Whether the server still runs the kernel (its REST API answers 200, else 404)."
+    try: return urllib.request.urlopen(f"{base}/api/kernels/{kernel_id}", timeout=10).status == 200
+    except urllib.error.HTTPError as e:
+        if e.code == 404: return False
+        raise
+
+
+def kernel_processes(server_pid: int) -> int:
+    "How many kernels run under the server: ipykernel processes among its descendants (Linux /proc)."
+    parent, cmdline = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid = int(stat.parent.name)
+            parent[pid] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline[pid] = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError): continue
+    def under(pid):
+        while pid in parent and pid > 1:
+            pid = parent[pid]
+            if pid == server_pid: return True
+        return False
+    return sum(1 for pid, cmd in cmdline.items() if b"ipykernel" in cmd and under(pid))
+
+
+def open_app(ctx, base):
+    page = ctx.new_page()
+    page.goto(base + "/", timeout=180_000)
+    page.wait_for_selector(".sched-nb-app", timeout=180_000)
+    kernel = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+    return page, kernel
+
+
+def test_voila_explorer_app_renders_reacts_and_frees_its_kernels(browser, tmp_path):
+    "The app with the network cut off: no console error, the Flow and Samplers tabs react, closed pages free their kernels."
     port = free_port()
     cmd = [sys.executable, "-c", "import sys; from sched_nb.cli import main; sys.exit(main())",
-           "explore", "--port", str(port), "--no-browser"]
-    server = Server(cmd, f"http://127.0.0.1:{port}/", cwd=tmp_path, log=tmp_path / "voila.log")
+           "explore", "--port", str(port), "--no-browser", "--cull-idle", "6"]
+    base = f"http://127.0.0.1:{port}"
+    server = Server(cmd, f"{base}/voila/static/voila.js", cwd=tmp_path, log=tmp_path / "voila.log")  # starts no kernel
+    ctx = Offline(browser, width=1280, height=1000)
     try:
         server.wait_ready()
-        page.goto(server.url, timeout=180_000)
-        page.wait_for_selector(".sched-nb-app", timeout=180_000)
+        assert kernel_processes(server.proc.pid) == 0
+        page, kernel = open_app(ctx, base)
         tabs = page.locator(".sched-nb-app .lm-TabBar-tab")
-        assert tabs.count() == 7
+        assert tabs.count() == 8
         save(page.screenshot(), "voila-app.png")
         tabs.nth(4).click()  # Flow
         explorer = page.locator(".sched-nb-explorer").nth(4)
         img = explorer.locator("img").first
         img.wait_for(state="visible")
+        shown, natural = img.evaluate("i => [i.getBoundingClientRect().width, i.naturalWidth]")
+        assert shown >= 0.9 * natural and natural >= 1000, (shown, natural)  # the picture fills the page, text unshrunk
         before = img.screenshot()
-        save(before, "voila-before.png")
         row = explorer.locator(".sched-nb-readout tr").nth(1)  # the current configuration
         row_before = row.inner_text()
         readout = drag_slider(page, explorer, "shift", 60)
         assert readout != "1.00", "the slider did not move"
-        after = wait_for_new_image(img, before)
-        save(after, "voila-after.png")
-        save(page.screenshot(), "voila-page.png")
+        save(wait_for_new_image(img, before), "voila-after.png")
         assert row.inner_text() != row_before  # sigma_min moved with the shift
+        tabs.nth(7).click()  # Samplers
+        samplers = page.locator(".sched-nb-samplers")
+        img = samplers.locator("img").first
+        img.wait_for(state="visible")
+        before = img.screenshot()
+        samplers.locator(".widget-dropdown", has_text="A: sampler").locator("select").select_option("heun")
+        save(wait_for_new_image(img, before), "voila-samplers.png")
+        assert "heun" in samplers.locator(".sched-nb-readout").inner_text()
+        save(page.screenshot(), "voila-page.png")
+        # a second page gets a kernel of its own; closing pages frees them: at once when the page says so
+        # (Voila's beforeunload), by culling when it cannot (a tab that crashed)
+        page2, kernel2 = open_app(ctx, base)
+        assert kernel2 != kernel and kernel_alive(base, kernel) and kernel_alive(base, kernel2)
+        assert kernel_processes(server.proc.pid) == 2
+        page.close(run_before_unload=True)
+        page2.close()  # no unload handlers run
+        deadline = time.time() + 60
+        while time.time() < deadline and (kernel_alive(base, kernel) or kernel_alive(base, kernel2)): time.sleep(1)
+        assert not kernel_alive(base, kernel) and not kernel_alive(base, kernel2), "closed pages kept their kernels"
+        assert ctx.blocked == [], f"requests that left 127.0.0.1: {ctx.blocked[:3]}"
+        assert ctx.errors == []
     finally:
+        ctx.close()
         server.stop()
 
 
 # ---------------------------------------------------------------------------------------------------------- docs
 
-def test_docs_page_shows_its_figures(page, tmp_path):
-    spec = importlib.util.spec_from_file_location("build_docs", ROOT / "tools" / "build_docs.py")
-    build_docs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_docs)
-    site = tmp_path / "site"
-    build_docs.main(["--out", str(site), "--jobs", "1", "18_plots", "19_widgets"])
+DOC_PAGES = [p.stem for p in sorted((ROOT / "nbs").glob("*.ipynb"))]
+SCREENSHOT_PAGES = ("index", "01_parameterizations", "10_samplers")
+
+
+class Offline:
+    "A browser context that lets no request leave 127.0.0.1 and records what was blocked and what the console said."
+    def __init__(self, browser, width=1280, height=900):
+        self.blocked, self.errors = [], []
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context.set_default_timeout(60_000)
+        self.context.route("**/*", self._route)
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")): return route.continue_()
+        self.blocked.append(url)
+        return route.abort()
+
+    def new_page(self):
+        page = self.context.new_page()
+        page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        return page
+
+    def close(self): self.context.close()
+
+
+@pytest.fixture(scope="module")
+def docs_server(tmp_path_factory):
+    from docs_site import built_site
+    site = built_site()  # shared with tests/test_docs.py when both run
+    log = tmp_path_factory.mktemp("http") / "http.log"
     port = free_port()
     server = Server([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-                    f"http://127.0.0.1:{port}/18_plots.html", log=tmp_path / "http.log")
+                    f"http://127.0.0.1:{port}/index.html", log=log)
+    try: yield server.wait_ready(timeout=30), f"http://127.0.0.1:{port}"
+    finally: server.stop()
+
+
+@pytest.fixture(scope="module")
+def offline(browser):
+    ctx = Offline(browser)
+    try: yield ctx
+    finally: ctx.close()
+
+
+PAGE_FACTS = r"""() => {
+  const skip = el => !el || el.closest('pre, code, script, style, textarea, .MathJax, .MathJax_Display, .MathJax_Preview, .MJX_Assistive_MathML, .jp-InputArea');
+  const walk = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  const text = [];
+  while (walk.nextNode()) if (!skip(walk.currentNode.parentElement)) text.push(walk.currentNode.textContent);
+  const main = document.querySelector('main').getBoundingClientRect();
+  const tables = Array.from(document.querySelectorAll('main table')).map(t => t.getBoundingClientRect().right);
+  return {typeset: document.querySelectorAll('span.MathJax').length,
+          sources: document.querySelectorAll('script[type^="math/tex"]').length,
+          math_errors: document.querySelectorAll('.MathJax_Error, merror').length,
+          raw_tex: (text.join(' ').match(/\$\$|\$[^$\n]{1,120}\$|\\(sigma|frac|text|mathrm|alpha|log)\b/g) || []).slice(0, 5),
+          bad_images: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 60)),
+          images: document.images.length,
+          widest_table: Math.max(0, ...tables), main_right: main.right,
+          page_width: document.documentElement.clientWidth, scroll_width: document.documentElement.scrollWidth};
+}"""
+
+
+def has_math(name: str) -> bool:
+    "Whether the notebook's Markdown holds a formula ($...$ or $$...$$)."
+    nb = json.loads((ROOT / "nbs" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    return any(re.search(r"\$[^$\n]+\$", "".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+@pytest.mark.parametrize("name", DOC_PAGES)
+def test_docs_page_renders_offline(offline, docs_server, name):
+    "Every page, with the network cut off: formulas typeset, no TeX left as text, images loaded, tables within the page."
+    _, base = docs_server
+    before_blocked, before_errors = len(offline.blocked), len(offline.errors)
+    page = offline.new_page()
     try:
-        server.wait_ready(timeout=30)
-        page.goto(server.url, wait_until="load")
-        widths = page.evaluate("() => Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
-        assert len(widths) >= 5 and all(w > 0 for w in widths), widths
-        nav = page.locator("nav.sched-nb-nav a")
-        assert nav.count() >= len(list((ROOT / "nbs").glob("*.ipynb")))
-        save(page.screenshot(full_page=False), "docs-18_plots.png")
-        page.locator("nav.sched-nb-nav a", has_text="Widgets").click()
-        page.wait_for_url("**/19_widgets.html")
-        widths = page.evaluate("() => Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
-        assert widths and all(w > 0 for w in widths), widths
-        save(page.screenshot(), "docs-19_widgets.png")
+        page.goto(f"{base}/{name}.html", wait_until="load")
+        page.wait_for_function("() => document.documentElement.getAttribute('data-mathjax') === 'done'", timeout=60_000)
+        facts = page.evaluate(PAGE_FACTS)
+        if name in SCREENSHOT_PAGES: save(page.screenshot(), f"docs-{name}.png")
     finally:
-        server.stop()
+        page.close()
+    assert offline.blocked[before_blocked:] == [], "requests that left 127.0.0.1"
+    assert offline.errors[before_errors:] == []
+    if has_math(name): assert facts["typeset"] > 0, "no formula was typeset"
+    assert facts["typeset"] == facts["sources"] and facts["math_errors"] == 0, facts
+    assert facts["raw_tex"] == [], f"TeX left as text: {facts['raw_tex']}"
+    assert facts["bad_images"] == [], f"images that did not load: {facts['bad_images']}"
+    assert facts["widest_table"] <= facts["main_right"] + 1, facts
+    assert facts["scroll_width"] <= facts["page_width"], "the page scrolls sideways at 1280 px"
+
+
+def test_docs_sidebar_collapses_on_a_narrow_screen(browser, docs_server):
+    _, base = docs_server
+    ctx = Offline(browser, width=600, height=900)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{base}/09_schedulers.html", wait_until="load")
+        links = page.locator("nav.sched-nb-nav .links")
+        assert not links.is_visible(), "the contents take the screen before the page"
+        main = page.locator("main.sched-nb-page").bounding_box()
+        assert main["x"] < 5 and main["width"] > 550
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 600
+        save(page.screenshot(), "docs-600px.png")
+        page.locator("nav.sched-nb-nav .toggle").click()
+        assert links.is_visible() and links.locator("a").count() == len(DOC_PAGES)
+        assert ctx.blocked == [] and ctx.errors == []
+    finally:
+        ctx.close()

@@ -80,6 +80,11 @@ def test_the_committed_atlas_image():
 
 def test_voila_command_listens_on_localhost_only():
     cmd = voila_command(8123)
+    # kernels of closed pages are culled within a minute; JupyterLab-only extensions stay out of the page
+    idle = int(next(c for c in cmd if c.startswith("--MappingKernelManager.cull_idle_timeout=")).split("=")[1])
+    every = int(next(c for c in cmd if c.startswith("--MappingKernelManager.cull_interval=")).split("=")[1])
+    assert idle + every <= 60 and "--MappingKernelManager.cull_connected=False" in cmd
+    assert "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext" in cmd and "--template=sched_nb" in cmd
     assert cmd[:3] == [sys.executable, "-m", "voila"] and cmd[3] == str(explorer_notebook())
     assert "--Voila.ip=127.0.0.1" in cmd and "--port=8123" in cmd and "--no-browser" in cmd
     assert 1024 <= free_port() < 65536
@@ -95,6 +100,7 @@ def test_explorer_notebook_ships_in_the_wheel(tmp_path):
     wheel = next(tmp_path.glob("sched_nb-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "sched_nb/explorer.ipynb" in names and "sched_nb/cli.py" in names
+    assert "sched_nb/share/voila/templates/sched_nb/index.html.j2" in names  # the Voila template the app is served with
     entry = [n for n in names if n.endswith("entry_points.txt")][0]
     assert "sched_nb = sched_nb.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
@@ -125,7 +131,9 @@ def test_explore_without_voila_says_how_to_get_it(monkeypatch, capsys):
     real = cli.importlib.util.find_spec
     monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name, *a: None if name == "voila" else real(name, *a))
     assert cli.main(["explore", "--no-browser"]) == 1
-    assert "pip install voila" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert 'pip install "sched_nb[explore]"' in err  # an installed package
+    assert 'pip install -e ".[explore]"' in err  # a clone of the repository
 
 
 @pytest.mark.slow

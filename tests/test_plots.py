@@ -10,9 +10,9 @@ import torch
 
 from sched_nb import CONST, EDM, EPS, LCM, V_PREDICTION, X0, ModelSamplingDiscrete, ModelSamplingFlux
 from sched_nb.compose import SCHEDULES, model_sampling
-from sched_nb.plots import (ATLAS, alphas_cumprod, atlas_models, is_flow, log_snr, normalized_t, parameterization_weights,
+from sched_nb.plots import (ATLAS, alphas_cumprod, atlas_models, coinciding, is_flow, log_snr, normalized_t, parameterization_weights,
                             plot_alphas_cumprod, plot_atlas, plot_log_snr, plot_overview, plot_sigma, plot_steps,
-                            plot_weights, schedule_sigmas, schedule_summary, sigma_grid, step_times)
+                            plot_weights, schedule_sigmas, schedule_summary, sigma_grid, step_marker_size, step_times)
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,9 @@ def test_new_figures_are_small_and_given_axes_are_used():
     ms = model_sampling("discrete")
     ax = plot_sigma(ms)
     fig = ax.figure
-    assert fig.dpi == 72 and fig.get_size_inches()[0] <= 8 and fig.get_size_inches()[1] <= 4
+    w, h = fig.get_size_inches() * fig.dpi
+    assert 600 <= w <= 800 and h <= 400, (w, h)  # light in a notebook, wide enough to read
+    assert min(t.get_fontsize() for t in ax.get_yticklabels()) * fig.dpi / 72 >= 10  # text of 10 pixels or more
     fig2, given = plt.subplots()
     assert plot_log_snr(ms, given) is given and plot_alphas_cumprod(ms, ax=given) is given
     assert len(given.get_lines()) == 2
@@ -171,3 +173,33 @@ def test_overview_and_atlas():
     assert len(fig.axes) == 2
     assert [l.get_label() for l in fig.axes[0].get_lines()] == list(ATLAS)
     assert len(fig.legends) == 1
+
+
+def test_step_markers_shrink_as_steps_grow():
+    ms = model_sampling("discrete")
+    from sched_nb import calculate_sigmas
+    sizes = [plot_steps(ms, calculate_sigmas(ms, "karras", n)).get_lines()[-1].get_markersize() for n in (4, 16, 60)]
+    assert sizes == [step_marker_size(4), step_marker_size(16), step_marker_size(60)] and sizes[0] >= sizes[1] > sizes[2] >= 2.5
+    # 60 karras steps: the crowded low-noise end keeps markers apart at the plot's scale
+    assert step_marker_size(60) < 4
+
+
+def test_coinciding_finds_twins_by_their_sigmas():
+    models = atlas_models()
+    twins = coinciding(models)
+    # discrete_edm and continuous_v reuse their twin's sigmas exactly; Flux's mu = 1.15 is a time shift of e^1.15 = 3.16
+    assert twins["discrete_edm"][0] == "discrete" and twins["discrete_edm"][1] < 1e-6
+    assert twins["continuous_v"][0] == "continuous_edm" and twins["continuous_v"][1] < 1e-6
+    assert twins["flux"][0] == "discrete_flow, shift=3" and 0.01 < twins["flux"][1] < 0.06
+    assert "discrete, zsnr" not in twins and "stable_cascade, shift=2" not in twins
+    # the shift of 3 against 3.16 from the formulas: sigma(t) = s t / (1 + (s - 1) t), at t = 0.25
+    s3, s316 = 3 * 0.25 / (1 + 2 * 0.25), math.exp(1.15) * 0.25 / (1 + (math.exp(1.15) - 1) * 0.25)
+    assert abs(s316 - s3) / s316 < 0.06
+
+
+def test_overview_legend_is_outside_the_axes():
+    fig = plot_overview({"a": model_sampling("discrete"), "b": model_sampling("flux")})
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    box = fig.legends[0].get_window_extent(r)
+    assert not any(box.overlaps(ax.get_window_extent(r)) for ax in fig.axes)

@@ -1,5 +1,6 @@
 """sched_nb.widgets headless: every explorer driven through update(**values) and through its controls, with
 values other than the defaults, checked against the schedules built directly and against the formulas."""
+import base64
 import io
 import json
 import math
@@ -158,6 +159,8 @@ def test_keep_clear_and_back_to_start_buttons():
     keep, clear, back = ex.widget.children[2].children
     keep.click()
     assert [label for label, _ in ex.kept] == ["shift=4"]
+    assert ex.status.value.count("Kept shift=4") == 1 and "kept: shift=4" in ex.status.value  # says what was kept
+    assert "kept: shift=4" in [t.get_text() for t in ex.fig.legends[0].get_texts()]
     _, kept = line(ex, "shift=4")
     ex.update(shift=2.0)
     torch.testing.assert_close(kept, ModelSamplingDiscreteFlow({"shift": 4.0}).sigmas.double())
@@ -166,6 +169,7 @@ def test_keep_clear_and_back_to_start_buttons():
     assert [label for label, _ in ex.kept] == ["shift=4", "shift=0.5"]
     clear.click()
     assert ex.kept == [] and not [l for l in ex.axes[0].get_lines() if l.get_gid() == "shift=4"]
+    assert "Cleared 2 kept configurations" in ex.status.value
     back.click()
     assert ex.values == ex.start and ex.controls["shift"].value == 1.0
     for _ in range(ex.max_kept + 2): ex.keep()
@@ -184,8 +188,9 @@ def test_steps_explorer_against_the_schedulers():
     torch.testing.assert_close(want[:-1], (hi ** (1 / 7) + i * (lo ** (1 / 7) - hi ** (1 / 7))) ** 7, rtol=1e-5, atol=0)
     pts = [l for l in ex.axes[0].get_lines() if l.get_gid() == "current"][-1]
     torch.testing.assert_close(torch.as_tensor(pts.get_ydata()), want[:-1])
-    _, snr = [l for l in ex.axes[1].get_lines() if l.get_gid() == "current"][0].get_data()
-    torch.testing.assert_close(torch.as_tensor(snr), -2 * want[:-1].log())
+    t, row = [l for l in ex.axes[1].get_lines() if l.get_gid() == "current"][0].get_data()
+    torch.testing.assert_close(torch.as_tensor(t), torch.as_tensor(pts.get_xdata()))  # the strip: one tick per step
+    assert set(row) == {len(ex.kept) + 1}  # on the top row, above the kept ones and the start
     assert all(fmt(v) in ex.readout.value for v in want[:-1].tolist())
     ex.update(steps=0)
     assert ex.error and "steps" in ex.error
@@ -209,16 +214,16 @@ def test_explorer_app_and_static_picture():
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
     app = explorer_app()
-    assert list(app.widget.titles) == list(app.explorers) and len(app.explorers) == 7
+    assert list(app.widget.titles) == list(app.explorers) and len(app.explorers) == 8 and "Samplers" in app.explorers
     assert all(e.image.value[:4] == b"\x89PNG" for e in app.explorers.values())
     assert all("sched-nb-explorer" in e.widget._dom_classes for e in app.explorers.values())
-    InteractiveShell.instance()
+    shell = InteractiveShell.instance()
     ex = explore_discrete()
-    with capture_output() as cap:
-        ex._ipython_display_()
-    kinds = [list(o.data) for o in cap.outputs]
-    assert "image/png" in kinds[0], "a static picture comes first, for readers without a kernel"
-    assert "application/vnd.jupyter.widget-view+json" in kinds[1]
+    data, _ = shell.display_formatter.format(ex)
+    assert "application/vnd.jupyter.widget-view+json" in data  # the live widget, for Jupyter and Voila
+    assert base64.b64decode(data["image/png"])[:4] == b"\x89PNG"  # its picture, for pages without a kernel
+    with capture_output() as cap: shell.display_formatter.format(ex)
+    assert cap.stdout == ""
 
 
 def test_import_sched_nb_stays_light():
@@ -245,3 +250,113 @@ def test_the_explorer_notebook_is_clean():
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code and all(not c.get("outputs") for c in code)
     assert "explorer_app()" in "".join(code[-1]["source"])
+
+
+def test_nothing_is_printed_when_a_notebook_ends_with_an_explorer():
+    "nbdev_test and the docs build run cells in execnb's shell, which used to print the explorer's reprs."
+    code = "from sched_nb.widgets import explore_flow\nexplore_flow(shift=2.0)"
+    r = subprocess.run([sys.executable, "-c", f"from execnb.shell import CaptureShell; o = CaptureShell().run({code!r}); "
+                        "print('KINDS', [sorted(x.get('data', {})) for x in o])"], capture_output=True, text=True, check=True)
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("KINDS"), r.stdout  # nothing printed before the outputs
+    assert "application/vnd.jupyter.widget-view+json" in lines[0] and "image/png" in lines[0]
+
+
+def legend_and_axes_boxes(ex):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(ex.fig); canvas.draw()
+    r = canvas.get_renderer()
+    return [l.get_window_extent(r) for l in ex.fig.legends], [a.get_window_extent(r) for a in ex.fig.axes]
+
+
+@pytest.mark.parametrize("make", [explore_discrete, explore_continuous, explore_cascade, explore_flow,
+                                  explore_parameterizations, explore_steps, explore_families], ids=lambda f: f.__name__)
+def test_pictures_are_wide_legible_and_keep_legends_off_the_curves(make):
+    ex = make()
+    w, h = png_size(ex.render())
+    assert w >= 1000, f"{w} pixels wide: too narrow to fill a page"
+    assert ex.image.layout.width == "100%"
+    legends, axes = legend_and_axes_boxes(ex)
+    assert legends, "no legend"
+    for lg in legends:
+        for ax in axes: assert not lg.overlaps(ax), "a legend lies over the curves"
+    dpi = ex.fig.dpi
+    texts = [t for ax in ex.fig.axes for t in ax.get_xticklabels() + ax.get_yticklabels() + [ax.xaxis.label, ax.yaxis.label]]
+    texts += [t for lg in ex.fig.legends for t in lg.get_texts()]
+    sizes = [t.get_fontsize() * dpi / 72 for t in texts if t.get_text() and t.get_visible()]
+    assert min(sizes) >= 10, f"text of {min(sizes):.1f} pixels"
+
+
+def test_a_change_that_moves_only_the_table_says_so():
+    ex = FlowExplorer(compare=())
+    ex.update(multiplier=10.0)  # the network's timesteps only
+    assert "multiplier=10: the curves do not change, only the table" in ex.status.value
+    assert describe(ex.model)["timestep_max"] == pytest.approx(10.0)
+    ex.update(shift=2.0)
+    assert ex.status.value == ""
+
+
+def test_comparison_curves_are_explained():
+    ex = explore_discrete()
+    assert "Kept for comparison from the start" in ex.status.value and "zsnr=True (rescaled to zero terminal SNR" in ex.status.value
+    assert "kept: zsnr=True" in ex.readout.value
+
+
+def test_atlas_legend_names_the_curves_that_coincide():
+    fc = explore_families()
+    texts = [t.get_text() for t in fc.fig.legends[0].get_texts()]
+    assert "discrete_edm\n  (same sigmas as discrete)" in texts and "continuous_v\n  (same sigmas as continuous_edm)" in texts
+    assert any(t.startswith("flux\n  (within") and t.endswith("of discrete_flow, shift=3)") for t in texts)
+    edm = [l for l in fc.axes[0].get_lines() if l.get_label() == "discrete_edm"][0]
+    assert edm.get_marker() == "o" and edm.get_markevery() is not None  # drawn so that both twins show
+
+
+# ---------------------------------------------------------------------------------------------------------- samplers
+
+def test_sampler_explorer_offers_each_samplers_own_options():
+    from sched_nb.samplers import SAMPLERS
+    from sched_nb.widgets import explore_samplers, sampler_names, sampler_options
+    ex = explore_samplers()
+    assert set(sampler_names()) >= set(SAMPLERS)  # every registered sampler is offered
+    assert list(ex.controls["a_sampler"].options) == sampler_names()
+    assert list(ex.controls["b_sampler"].options) == ["none"] + sampler_names()
+    for name in sampler_names():
+        ex.update(a_sampler=name)
+        options = sorted(k[2:] for k in ex.controls if k.startswith("a_") and k[2:] not in ("sampler", "scheduler", "steps"))
+        assert options == sorted(sampler_options(name)), name
+        assert [w.description for w in ex._option_boxes["a"].children] == [f"A: {k}" for k in sampler_options(name)]
+        assert ex.error is None, f"{name}: {ex.error}"
+
+
+def test_sampler_explorer_driven_through_its_controls():
+    from sched_nb.samplers import sample
+    from sched_nb.schedulers import calculate_sigmas
+    from sched_nb.toy import sliced_wasserstein
+    from sched_nb.widgets import explore_samplers, sampler_model
+    ex = explore_samplers()
+    ex.widget
+    before = ex.image.value
+    ex.update(b_sampler="heun", b_steps=6, particles=150)
+    ex.controls["a_sampler"].value = "euler_ancestral"  # as the dropdown does in a browser
+    ex.controls["a_eta"].value = 0.25  # a slider the new sampler brought
+    assert ex.values["a_eta"] == 0.25 and ex.values["b_steps"] == 6
+    assert ex.image.value != before
+    den, data = sampler_model("exact mixture")
+    noise = torch.randn(150, 2, generator=torch.Generator().manual_seed(0))
+    x = sample(den, noise, calculate_sigmas(den.model_sampling, "karras", 6), "heun", disable=True).float()
+    torch.testing.assert_close(ex.model["b"]["x"], x)
+    assert ex.model["b"]["calls"] == 11 and ex.model["a"]["calls"] == 10
+    assert ex.model["b"]["score"] == pytest.approx(sliced_wasserstein(x, data(150, torch.Generator().manual_seed(2))))
+    assert "euler_ancestral" in ex.readout.value and "eta=0.25" in ex.readout.value
+    paths = [c for ax in ex.fig.axes for c in ax.collections if c.get_gid() == "a paths"][0]
+    assert len(paths.get_segments()) == 150 * 10  # every particle's every step
+    ex.update(a_eta=-1.0)
+    assert ex.error and "eta" in ex.error  # the sampler's own refusal, shown; the last good run stays
+    assert ex.model["a"]["calls"] == 10
+
+
+def test_sampler_explorer_on_the_trained_toy():
+    from sched_nb.widgets import explore_samplers
+    ex = explore_samplers(model="trained toy, EPS", a_sampler="dpmpp_2m", a_steps=20, b_sampler="none", particles=400)
+    assert ex.error is None and list(ex.model) == ["a"]
+    assert ex.model["a"]["score"] < 0.1 and not ex.model["a"]["flow"]
