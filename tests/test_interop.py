@@ -9,7 +9,7 @@ import torch
 
 import sched_nb
 from sched_nb.compose import model_sampling
-from sched_nb.interop import EULER_DEFAULTS, diffusers_config, diffusers_sigmas, from_diffusers, to_diffusers
+from sched_nb.interop import SCHEDULER_DEFAULTS, diffusers_config, diffusers_sigmas, diffusers_timesteps, from_diffusers, to_diffusers
 from sched_nb.parameterizations import EPS, V_PREDICTION, X0
 
 diffusers = pytest.importorskip("diffusers")
@@ -88,12 +88,17 @@ def test_config_objects_and_schedulers_are_accepted():
         assert torch.equal(from_diffusers(config).sigmas, model_sampling("discrete").sigmas)
 
 
-def test_configs_of_other_schedulers_are_read_as_euler_would():
+def test_configs_are_read_as_their_own_class():
+    "A DDIM scheduler object (whose .config has no _class_name) gives DDIM's timesteps, its config read as Euler Euler's sigmas."
     ddim = diffusers.DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
                                    steps_offset=1, clip_sample=False, set_alpha_to_one=False, timestep_spacing="leading")
+    ddim.set_timesteps(25)
+    assert torch.equal(diffusers_timesteps(ddim, 25), ddim.timesteps)
+    with pytest.raises(ValueError, match="DDIMScheduler has no sigmas"):
+        diffusers_sigmas(ddim, 25)
     euler = EulerDiscreteScheduler.from_config(ddim.config)
     euler.set_timesteps(25)
-    _assert_same_sigmas(diffusers_sigmas(ddim.config, 25), euler.sigmas, "DDIM config")
+    _assert_same_sigmas(diffusers_sigmas({**ddim.config, "_class_name": "EulerDiscreteScheduler"}, 25), euler.sigmas, "as Euler")
 
 
 def _reference_sigmas(scheduler):
@@ -176,9 +181,9 @@ def test_bad_configs_name_the_setting():
         from_diffusers("scaled_linear")
     with pytest.raises(TypeError, match="num_inference_steps"):
         diffusers_sigmas({}, 2.5)
-    with pytest.raises(TypeError, match="prediction_type"):
+    with pytest.raises(ValueError, match="prediction_type for EPS, V_PREDICTION and X0, and LCM on the distilled schedule, not LCM"):
         to_diffusers(model_sampling("discrete", "lcm"))
-    assert set(diffusers_config({})) == set(EULER_DEFAULTS)
+    assert set(diffusers_config({})) == set(SCHEDULER_DEFAULTS["EulerDiscreteScheduler"]) | {"_class_name"}
 
 
 def test_sched_nb_never_imports_diffusers():
