@@ -129,8 +129,22 @@ def scheduler_class(config) -> str:
     return name
 
 # %% ../nbs/15_interop.ipynb #00cbe907
+_CHECKED = {}   # config items -> the checked config (configs whose values are all hashable)
+
 def diffusers_config(config) -> dict:
     "A diffusers scheduler config (dict, FrozenDict, or a scheduler) over its class's defaults, checked, `_class_name` set."
+    try: key = (type(config).__name__, tuple(config.items()) if isinstance(config, Mapping) else None)
+    except TypeError: key = None
+    if key is not None and key[1] is not None:
+        try: hit = _CHECKED.get(key)
+        except TypeError: key, hit = None, None
+        if hit is not None: return hit
+    c = _check_config(config)
+    if key is not None and key[1] is not None and len(_CHECKED) < 256: _CHECKED[key] = c
+    return c
+
+def _check_config(config) -> dict:
+    "`diffusers_config` without the cache."
     name = scheduler_class(config)
     if not isinstance(config, Mapping): config = config.config
     defaults = SCHEDULER_DEFAULTS[name]
@@ -210,7 +224,7 @@ def _rescaled(betas:torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=64)
 def _training(key:tuple) -> tuple:
-    "`(alphas_cumprod float32 tensor, sigmas float32 array, log sigmas float32 array)` of the training schedule."
+    "`(alphas_cumprod float32 tensor, sigmas float32 array, log sigmas float32 array, their indices)` of the training schedule."
     c = dict(key[1]); c["trained_betas"] = None if key[0] is None else torch.tensor(key[0], dtype=torch.float64)
     betas = _betas(c)
     if c["zsnr"]: betas = _rescaled(betas)
@@ -218,7 +232,7 @@ def _training(key:tuple) -> tuple:
     if c["zsnr"] and c["pin"]: ac[-1] = 2.0 ** -24
     sigmas = np.array(((1 - ac) / ac) ** 0.5)
     with np.errstate(divide="ignore"): log_sigmas = np.log(sigmas)
-    return ac, sigmas, log_sigmas
+    return ac, sigmas, log_sigmas, np.arange(0, len(sigmas))
 
 _PINNED = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler", "UniPCMultistepScheduler")
 
@@ -234,8 +248,13 @@ def _tables(c:dict) -> tuple:
 def _spaced(c:dict, n:int, last:int|None=None, extra:int=0, dtype=np.float32, rounded:bool=False):
     "The timesteps of `timestep_spacing`: n (+ extra, then dropped) from the top of `last` training steps, descending."
     T = c["num_train_timesteps"]
-    last = T if last is None else last
-    spacing, offset, k = c.get("timestep_spacing", "linspace"), c.get("steps_offset", 0), n + extra
+    key = (T, T if last is None else last, c.get("timestep_spacing", "linspace"), c.get("steps_offset", 0), n, extra, dtype, rounded)
+    return _spacing(*key).copy()
+
+@functools.lru_cache(maxsize=256)
+def _spacing(T, last, spacing, offset, n, extra, dtype, rounded):
+    "The cached timesteps of one spacing (`_spaced` hands out copies)."
+    k = n + extra
     if spacing == "linspace":
         t = np.linspace(0, last - 1, k, dtype=None if rounded else dtype)
         t = (t.round() if rounded else t)[::-1][:n].copy()
@@ -282,15 +301,15 @@ def _last(c:dict, ac) -> float:
     "The final sigma: 0, or the smallest training sigma with final_sigmas_type='sigma_min'."
     return float(((1 - ac[0]) / ac[0]) ** 0.5) if c.get("final_sigmas_type") == "sigma_min" else 0.0
 
-def _interp(t, train): return np.interp(t, np.arange(0, len(train)), train)
+def _interp(t, train, index=None): return np.interp(t, np.arange(0, len(train)) if index is None else index, train)
 
 def _k_sigmas(c:dict, n:int, rounded_karras:bool=False, dtype=np.float32):
     "What the k-diffusion-style classes share: spacing, interpolation of the training sigmas, optional respacing."
-    ac, train, log_train = _tables(c)
+    ac, train, log_train, index = _tables(c)
     t = _spaced(c, n, dtype=dtype)
     if c.get("interpolation_type") == "log_linear":
         s = torch.linspace(float(np.log(train[-1])), float(np.log(train[0])), n + 1).exp().numpy()
-    else: s = _interp(t, train)
+    else: s = _interp(t, train, index)
     key = _respacing(c)
     if key:
         s = _respace(c, key, s, n)
@@ -348,7 +367,7 @@ def _kdpm2(c, n, mu, ancestral:bool=False):
 def _solver(c, n, mu):
     "DPMSolver (multistep and singlestep), DEIS and UniPC: n + 1 timesteps spaced, the last dropped."
     name = c["_class_name"]
-    ac, train, log_train = _tables(c)
+    ac, train, log_train, index = _tables(c)
     T = last = c["num_train_timesteps"]
     if "lambda_min_clipped" in c:
         lam = torch.log(torch.sqrt(ac)) - torch.log(torch.sqrt(1 - ac))
@@ -360,7 +379,7 @@ def _solver(c, n, mu):
         lam = np.flip(log_train).copy()
         s = np.exp(lam[0] + np.linspace(0, 1, n) * (lam[-1] - lam[0]))
     elif key: s = _respace(c, key, np.flip(train).copy(), n)
-    else: s = _interp(t, train)
+    else: s = _interp(t, train, index)
     if key:
         t = _sigma_to_t(s, log_train)
         fit = name != "DPMSolverMultistepScheduler" or c["beta_schedule"] != "squaredcos_cap_v2"
@@ -473,7 +492,7 @@ def _inference(config, n, mu):
     if "algorithm_type" in c and name.startswith("DPMSolver") and c["algorithm_type"] not in ("dpmsolver++", "sde-dpmsolver++") and c["final_sigmas_type"] == "zero":
         raise ValueError(f"final_sigmas_type='zero' needs algorithm_type 'dpmsolver++' or 'sde-dpmsolver++', got {c['algorithm_type']!r}")
     sigmas, timesteps = INFERENCE[name](c, n, mu)
-    if timesteps.isnan().any() or (sigmas is not None and sigmas.isnan().any()):
+    if math.isnan(float(timesteps.sum())) or (sigmas is not None and math.isnan(float(sigmas.sum()))):
         raise ValueError(f"{name} with these settings gives NaN for num_inference_steps={n} (diffusers divides 0 by 0 "
                          "there); choose another number of steps")
     return name, (sigmas, timesteps)
@@ -539,8 +558,7 @@ def _ddpm_config(ms, pname) -> tuple:
     if isinstance(ms, ModelSamplingDiscreteEDM) and pname != "v_prediction":
         raise ValueError(f"diffusers has no scheduler for {type(ms).__name__} with {pname.upper()} (continuous timesteps "
                          "come only with v_prediction)")
-    steps = ms.num_timesteps * (ms.skip_steps if distilled else 1)
-    config = {"num_train_timesteps": steps, "prediction_type": prediction, "rescale_betas_zero_snr": bool(ms.zsnr)}
+    config = {"num_train_timesteps": ms.num_timesteps, "prediction_type": prediction, "rescale_betas_zero_snr": bool(ms.zsnr)}
     if isinstance(ms, ModelSamplingDiscreteEDM): config["timestep_type"] = "continuous"
     names = {v: k for k, v in BETA_SCHEDULE_NAMES.items()}
     if ms.beta_schedule in names:

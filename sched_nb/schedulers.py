@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -57,11 +58,24 @@ def ddim_uniform_scheduler(model_sampling, steps:int) -> torch.Tensor:
     return picked if ends_at_zero else _append_zero(picked)
 
 # %% ../nbs/09_schedulers.ipynb #cfff14ec
+_TIMES = weakref.WeakKeyDictionary()   # model sampling -> (table identity, start, end, sigma(end) is 0)
+
+def _time_ends(ms) -> tuple:
+    "`(timestep(sigma_max), timestep(sigma_min), sigma(that end) is 0)`, cached while the sigma table stays the same."
+    table = ms.sigmas
+    key = (id(table), table._version, table.device)
+    hit = _TIMES.get(ms)
+    if hit is not None and hit[0] == key: return hit[1:]
+    ends = ms.timestep(torch.stack([ms.sigma_max, ms.sigma_min]))
+    start, end = float(ends[0]), float(ends[1])
+    found = (start, end, math.isclose(float(ms.sigma(torch.tensor(end))), 0.0, abs_tol=1e-5))
+    _TIMES[ms] = (key, *found)
+    return found
+
 def _even_in_time(ms, steps:int, drop_last:bool) -> torch.Tensor:
     "`sigma(t)` at evenly spaced float32 times from timestep(sigma_max) to timestep(sigma_min)."
-    start, end = float(ms.timestep(ms.sigma_max)), float(ms.timestep(ms.sigma_min))
+    start, end, ends_at_zero = _time_ends(ms)
     if drop_last: return _append_zero(ms.sigma(torch.linspace(start, end, steps + 1)[:-1]).to("cpu", torch.float32))
-    ends_at_zero = math.isclose(float(ms.sigma(torch.tensor(end))), 0.0, abs_tol=1e-5)
     s = ms.sigma(torch.linspace(start, end, steps + 1 if ends_at_zero else steps)).to("cpu", torch.float32)
     return s if ends_at_zero else _append_zero(s)
 
@@ -225,7 +239,7 @@ _NEEDS = ("sigma_min", "sigma_max", "timestep", "sigma")
 def _check_model_sampling(ms):
     "Refuse anything that is not a model sampling: a 1-D `sigmas` table, sigma_min, sigma_max, timestep() and sigma()."
     s = getattr(ms, "sigmas", None)
-    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and len(s) >= 2 and all(hasattr(ms, a) for a in _NEEDS)):
+    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and len(s) >= 2 and all(hasattr(type(ms), a) or hasattr(ms, a) for a in _NEEDS)):
         raise TypeError("model_sampling must have a 1-D `sigmas` table of 2 or more noise levels, sigma_min, sigma_max, "
                         f"timestep() and sigma(), as model_sampling('discrete') has; got {type(ms).__name__}")
     return s
