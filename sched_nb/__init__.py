@@ -9,11 +9,11 @@ import importlib as _importlib
 
 # module -> public names it defines (the names are importable as `from sched_nb import NAME`)
 _PUBLIC = {
-    "core": ["settings_from_config", "broadcast_sigma"],
-    "parameterizations": ["EPS", "V_PREDICTION", "EDM", "X0", "CONST", "LCM", "IMG_TO_IMG"],
+    "core": ["settings_from_config", "broadcast_sigma", "reshape_sigma"],
+    "parameterizations": ["EPS", "V_PREDICTION", "EDM", "X0", "CONST", "LCM", "IMG_TO_IMG", "COSMOS_RFLOW"],
     "betas": ["make_beta_schedule", "rescale_zero_terminal_snr_sigmas", "BETA_SCHEDULES"],
     "discrete": ["ModelSamplingDiscrete", "ModelSamplingDiscreteDistilled", "ModelSamplingDiscreteEDM"],
-    "continuous": ["ModelSamplingContinuousEDM", "ModelSamplingContinuousV"],
+    "continuous": ["ModelSamplingContinuousEDM", "ModelSamplingContinuousV", "ModelSamplingCosmosRFlow"],
     "cascade": ["StableCascadeSampling"],
     "flow": ["ModelSamplingDiscreteFlow", "ModelSamplingFlux", "time_snr_shift", "flux_time_shift"],
     "compose": ["model_sampling", "SCHEDULES", "PARAMETERIZATIONS"],
