@@ -194,54 +194,37 @@ def test_sched_nb_never_imports_diffusers():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def _quantize_supported():
+def _takes_quantize(fn):
     import inspect
-    from sched_nb.discrete import ModelSamplingDiscrete
-    from sched_nb.samplers import Denoiser
-    return ("quantize" in inspect.signature(ModelSamplingDiscrete.timestep).parameters
-            and "quantize" in inspect.signature(Denoiser.__init__).parameters)
+    return "quantize" in inspect.signature(fn).parameters
 
 
-@pytest.mark.skipif(not _quantize_supported(), reason="timestep(..., quantize=False) and Denoiser(..., quantize=False) are not defined yet")
-def test_fractional_timesteps_match_diffusers():
-    "Between table entries the network gets the interpolated timestep diffusers' Karras Euler feeds it, not the nearest index."
-    from sched_nb.samplers import Denoiser
+def _karras_euler():
     cfg = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, use_karras_sigmas=True)
     scheduler = EulerDiscreteScheduler(**cfg)
     scheduler.set_timesteps(20)
-    ms = from_diffusers(cfg)
-    sigmas = scheduler.sigmas[:-1]
     assert not torch.equal(scheduler.timesteps, scheduler.timesteps.round())          # fractional indeed
+    return from_diffusers(cfg), scheduler
+
+
+def test_fractional_timesteps_match_diffusers():
+    "Between table entries timestep(sigma, quantize=False) is the interpolated timestep diffusers' Karras Euler gives."
+    from sched_nb.discrete import ModelSamplingDiscrete
+    if not _takes_quantize(ModelSamplingDiscrete.timestep): pytest.skip("timestep(..., quantize=False) is not defined yet")
+    ms, scheduler = _karras_euler()
+    sigmas = scheduler.sigmas[:-1]
     # diffusers interpolates in its float32 log-sigma table, sched_nb in its float64-built one
     torch.testing.assert_close(ms.timestep(sigmas, quantize=False).double(), scheduler.timesteps.double(), rtol=0, atol=2e-3)
     assert torch.equal(ms.timestep(sigmas), ms.timestep(sigmas, quantize=True))         # the reference's nearest index by default
+
+
+def test_denoiser_feeds_the_fractional_timestep():
+    "Denoiser(..., quantize=False) gives the network diffusers' fractional timesteps."
+    from sched_nb.samplers import Denoiser
+    if not _takes_quantize(Denoiser.__init__): pytest.skip("Denoiser(..., quantize=False) is not defined yet")
+    ms, scheduler = _karras_euler()
+    sigmas = scheduler.sigmas[:-1]
     seen = []
     net = lambda x, t: (seen.append(t), torch.zeros_like(x))[1]
-    denoiser = Denoiser(net, ms, quantize=False)
-    x = torch.zeros(len(sigmas), 4)
-    denoiser(x, sigmas)
+    Denoiser(net, ms, quantize=False)(torch.zeros(len(sigmas), 4), sigmas)
     torch.testing.assert_close(seen[0].double(), scheduler.timesteps.double(), rtol=0, atol=2e-3)
-
-
-@pytest.mark.parametrize("make,cls", [
-    (lambda: model_sampling("discrete", "v_prediction", zsnr=True), "DDIMScheduler"),
-    (lambda: model_sampling("discrete", "x0", beta_schedule="cosine"), "DPMSolverMultistepScheduler"),
-    (lambda: model_sampling("discrete"), "HeunDiscreteScheduler"),
-    (lambda: model_sampling("discrete_distilled", "lcm"), "LCMScheduler"),
-    (lambda: model_sampling("discrete_flow", shift=3.0), "FlowMatchEulerDiscreteScheduler"),
-    (lambda: model_sampling("continuous_edm", "edm", sigma_min=0.002, sigma_max=80.0, sigma_data=0.5), "EDMEulerScheduler"),
-])
-def test_to_diffusers_writes_configs_each_class_loads(make, cls):
-    "diffusers loads the config into the class named, with the training schedule of the model sampling."
-    ms = make()
-    config = to_diffusers(ms, cls)
-    scheduler = getattr(diffusers, cls).from_config(config)
-    assert scheduler.__class__.__name__ == cls == config["_class_name"]
-    back = from_diffusers(scheduler)            # the scheduler object itself: its class decides
-    assert type(back).__bases__ == type(ms).__bases__
-    torch.testing.assert_close(back.sigmas, ms.sigmas, rtol=1e-5, atol=0)
-    if hasattr(scheduler, "alphas_cumprod") and cls != "LCMScheduler":   # diffusers' own training sigmas, float32 betas
-        ac = scheduler.alphas_cumprod.double()
-        theirs = ((1 - ac) / ac).sqrt()
-        keep = slice(None, -1) if ms.zsnr else slice(None)   # diffusers pins the zero-SNR end at 2^-24 instead
-        torch.testing.assert_close(ms.sigmas.double()[keep], theirs[keep], rtol=5e-4, atol=0)   # tiny first betas in float32
