@@ -72,11 +72,20 @@ def _time_ends(ms) -> tuple:
     _TIMES[ms] = (key, *found)
     return found
 
+def _sigma_at(ms, t:torch.Tensor) -> torch.Tensor:
+    "`ms.sigma(t)` as float32 on the CPU; for the plain discrete table on the CPU its interpolation written out (the same floats)."
+    from sched_nb.discrete import ModelSamplingDiscrete
+    table = ms.log_sigmas if type(ms).sigma is ModelSamplingDiscrete.sigma else None
+    if table is None or table.device.type != "cpu" or table.dtype != torch.float32:
+        return ms.sigma(t).to("cpu", torch.float32)
+    w = t.frac()   # t is a linspace inside [0, T - 1]: no clamp, no NaN
+    return ((1 - w) * table[t.floor().long()] + w * table[t.ceil().long()]).exp()
+
 def _even_in_time(ms, steps:int, drop_last:bool) -> torch.Tensor:
     "`sigma(t)` at evenly spaced float32 times from timestep(sigma_max) to timestep(sigma_min)."
     start, end, ends_at_zero = _time_ends(ms)
-    if drop_last: return _append_zero(ms.sigma(torch.linspace(start, end, steps + 1)[:-1]).to("cpu", torch.float32))
-    s = ms.sigma(torch.linspace(start, end, steps + 1 if ends_at_zero else steps)).to("cpu", torch.float32)
+    if drop_last: return _append_zero(_sigma_at(ms, torch.linspace(start, end, steps + 1)[:-1]))
+    s = _sigma_at(ms, torch.linspace(start, end, steps + 1 if ends_at_zero else steps))
     return s if ends_at_zero else _append_zero(s)
 
 @scheduler("normal")
