@@ -23,6 +23,7 @@ class ModelSamplingDiscrete(ScheduleBase):
     setting_defaults = {"beta_schedule": "linear", "linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000, "zsnr": False}
     factory_settings = {"given_betas": None}   # what model_sampling() takes beyond the reference's settings
     table_may_drop_at_end = True                # zsnr of a schedule noisier than its terminal sigma (below)
+    _last_drop = False                          # whether this table's last entry lies below the one before
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                  zsnr:bool|None=None, # rescale to zero terminal SNR; None reads `zsnr` from the settings
