@@ -339,6 +339,7 @@ class Bench:
         sched = B.diffusers_scheduler()
         base = lambda: sched.set_timesteps(steps, device=self.device)
         diffusers_sigmas = _optional("interop", "diffusers_sigmas")
+        diffusers_timesteps = _optional("interop", "diffusers_timesteps")
         calculate_sigmas = _optional("schedulers", "calculate_sigmas")
         model_sampling = _optional("compose", "model_sampling")
         label = f"{steps} steps"
@@ -347,15 +348,20 @@ class Bench:
             sched.set_timesteps(steps)
             got = torch.as_tensor(diffusers_sigmas(B.DIFFUSERS_SD_CONFIG, steps), dtype=torch.float64).cpu()
             rel = ((got - sched.sigmas.double()).abs() / sched.sigmas.double().clamp_min(1e-12)).max().item()
-            self.check(f"diffusers_sigmas and diffusers' set_timesteps give the same sigmas ({steps} steps)", rel <= 1e-5,
+            self.check(f"diffusers_sigmas and diffusers' set_timesteps give the same sigmas ({steps} steps)", rel <= 1e-6,
                        f"max relative difference {rel:.1e}")
+            if diffusers_timesteps is not None:
+                same = torch.equal(diffusers_timesteps(B.DIFFUSERS_SD_CONFIG, steps).cpu(), sched.timesteps.cpu())
+                self.check(f"diffusers_timesteps and diffusers' set_timesteps give the same timesteps ({steps} steps)", same)
             self.row(group, "diffusers_sigmas(config, steps)", label, lambda: diffusers_sigmas(B.DIFFUSERS_SD_CONFIG, steps),
-                     "diffusers set_timesteps", base)
+                     "diffusers set_timesteps", base, target=1.0,
+                     note="the config's training tables are computed once and cached, as a server reuses its scheduler")
         if calculate_sigmas is None or model_sampling is None: self.skip(group, 'calculate_sigmas(ms, "normal", steps)', label)
         else:
             ms = model_sampling("discrete", "eps").to(self.device)
-            self.row(group, 'calculate_sigmas(ms, "normal", steps)', label, lambda: calculate_sigmas(ms, "normal", steps),
-                     "diffusers set_timesteps", base)
+            for name in ("normal", "karras"):
+                self.row(group, f'calculate_sigmas(ms, "{name}", steps)', label, lambda name=name: calculate_sigmas(ms, name, steps),
+                         "diffusers set_timesteps", base, target=1.0 if name == "normal" else None)
 
     def run(self, progress=None) -> Report:
         for part in (self.imports, self.construction, self.lookups, self.denoised, self.euler, self.diffusers_setup):

@@ -112,9 +112,5 @@ def rescale_zero_terminal_snr_sigmas(sigmas:torch.Tensor, # increasing sigmas of
     first, last = sqrt_ac[0], sqrt_ac[-1]
     sqrt_ac = (sqrt_ac - last) * (first / (first - last))
     ac = sqrt_ac ** 2
-    if len(ac) > 1 and ac[-2] <= ZSNR_TERMINAL_ALPHA_CUMPROD:
-        raise ValueError(f"zsnr: the schedule's sigmas[-2] = {s[-2].item()!r} rescales to a sigma above the terminal "
-                         f"{((1 - ZSNR_TERMINAL_ALPHA_CUMPROD) / ZSNR_TERMINAL_ALPHA_CUMPROD) ** 0.5!r}, so the table "
-                         "would decrease at its end; zero terminal SNR needs a schedule that is not already that noisy")
-    ac[-1] = ZSNR_TERMINAL_ALPHA_CUMPROD
+    ac[-1] = ZSNR_TERMINAL_ALPHA_CUMPROD   # the last entry: finite, and below the one before for a very noisy schedule
     return ((1 - ac) / ac).sqrt().to(s.dtype if s.is_floating_point() else torch.float64)

@@ -41,25 +41,28 @@ def _cascade_timestep(sigma:torch.Tensor, # noise level(s), float64
 class StableCascadeSampling(ModelSamplingDiscrete):
     "Stable Cascade's shifted cosine schedule in continuous time t in [0, 1] (Pernias et al. 2024)."
     setting_defaults = {"shift": 1.0}
+    factory_settings = {}
     table_from_settings = True
+    table_may_drop_at_end = False
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
         super(ModelSamplingDiscrete, self).__init__()   # skip the parent's beta schedule: it would be replaced
-        self.sigma_data, self.zsnr = 1.0, False
+        d = ModelSamplingDiscrete.setting_defaults        # what the parent's constructor leaves in the reference
+        self.linear_start, self.linear_end, self.zsnr, self.sigma_data = d["linear_start"], d["linear_end"], False, 1.0
         self.set_parameters({**self.setting_defaults, **settings_from_config(model_config)}["shift"])
 
     def set_parameters(self, shift:float=1.0, # log-SNR shift, > 0 (stage C: 2.0, stage B: 1.0)
                        cosine_s:float=8e-3, # cosine schedule offset s, >= 0
                       ):
         "Store `shift` and `cosine_s` and build the 10000-entry sigma table."
-        self.shift = check_number("shift", shift, positive=True)
+        self.shift = check_number("shift", shift, positive=True, keep_type=True)
         self._s = check_number("cosine_s", cosine_s, minimum=0.0)
         cosine_s = torch.tensor(self._s)   # the reference's tensor attributes, as buffers that move with the module
         self.register_buffer("cosine_s", cosine_s, persistent=False)
         self.register_buffer("_init_alpha_cumprod", torch.cos(cosine_s / (1 + cosine_s) * math.pi * 0.5) ** 2, persistent=False)
         self.num_timesteps = 10000
-        sigmas = _cascade_sigma(torch.arange(1, 10001, dtype=torch.float64) / 10000, self._s, self.shift)
+        sigmas = _cascade_sigma(torch.arange(1, 10001, dtype=torch.float64) / 10000, self._s, float(self.shift))
         self.set_sigmas(sigmas)
         self.set_alphas_cumprod(1.0 / (sigmas * sigmas + 1.0))
 
@@ -67,7 +70,7 @@ class StableCascadeSampling(ModelSamplingDiscrete):
     def sigma(self, timestep):
         "sigma(t) of the shifted cosine schedule, t clamped to [0, 1]."
         t, dtype, device = self._as_input(timestep)
-        return _cascade_sigma(wide(t).clamp(0.0, 1.0), self._s, self.shift).to(device=device, dtype=dtype)
+        return _cascade_sigma(wide(t).clamp(0.0, 1.0), self._s, float(self.shift)).to(device=device, dtype=dtype)
 
     @torch.no_grad()
     def timestep(self, sigma):
@@ -78,10 +81,10 @@ class StableCascadeSampling(ModelSamplingDiscrete):
         return torch.where(s < 0, math.nan, t).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
-        "The sigma a fraction `percent` of the way through sampling (a Python float)."
+        "The sigma a fraction `percent` of the way through sampling: `sigma` of the float32 time 1 - percent, as a Python float."
         p = check_percent(percent)
         if p <= 0.0: return 999999999.9
         if p >= 1.0: return 0.0
-        return _cascade_sigma(torch.tensor(1.0 - p, dtype=torch.float64), self._s, self.shift).item()
+        return float(self.sigma(torch.tensor(1.0 - p, dtype=torch.float32)))
 
     def extra_repr(self): return f"shift={self.shift}, cosine_s={self._s}, timesteps={self.num_timesteps}"

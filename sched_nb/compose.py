@@ -10,10 +10,10 @@ import inspect
 import torch
 
 from .cascade import StableCascadeSampling
-from .continuous import ModelSamplingContinuousEDM, ModelSamplingContinuousV
+from .continuous import ModelSamplingContinuousEDM, ModelSamplingContinuousV, ModelSamplingCosmosRFlow
 from .discrete import ModelSamplingDiscrete, ModelSamplingDiscreteDistilled, ModelSamplingDiscreteEDM
 from .flow import ModelSamplingDiscreteFlow, ModelSamplingFlux
-from .parameterizations import CONST, EDM, EPS, IMG_TO_IMG, LCM, V_PREDICTION, X0
+from .parameterizations import COSMOS_RFLOW, CONST, EDM, EPS, IMG_TO_IMG, LCM, V_PREDICTION, X0
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'PARAMETERIZATIONS', 'DEFAULT_PARAMETERIZATION', 'combine', 'model_sampling']
@@ -23,13 +23,13 @@ SCHEDULES = {
     "discrete": ModelSamplingDiscrete, "discrete_distilled": ModelSamplingDiscreteDistilled,
     "discrete_edm": ModelSamplingDiscreteEDM, "continuous_edm": ModelSamplingContinuousEDM,
     "continuous_v": ModelSamplingContinuousV, "stable_cascade": StableCascadeSampling,
-    "discrete_flow": ModelSamplingDiscreteFlow, "flux": ModelSamplingFlux,
+    "discrete_flow": ModelSamplingDiscreteFlow, "flux": ModelSamplingFlux, "cosmos_rflow": ModelSamplingCosmosRFlow,
 }
 PARAMETERIZATIONS = {"eps": EPS, "v_prediction": V_PREDICTION, "edm": EDM, "x0": X0, "const": CONST,
-                     "lcm": LCM, "img_to_img": IMG_TO_IMG}
+                     "lcm": LCM, "img_to_img": IMG_TO_IMG, "cosmos_rflow": COSMOS_RFLOW}
 DEFAULT_PARAMETERIZATION = {"discrete": "eps", "discrete_distilled": "lcm", "discrete_edm": "edm",
                             "continuous_edm": "edm", "continuous_v": "v_prediction", "stable_cascade": "eps",
-                            "discrete_flow": "const", "flux": "const"}
+                            "discrete_flow": "const", "flux": "const", "cosmos_rflow": "cosmos_rflow"}
 
 # %% ../nbs/07_compose.ipynb #fe741ded
 def _resolve(kind:str, # "schedule" or "parameterization", for the message
@@ -82,8 +82,8 @@ def __getattr__(name:str):
 
 # %% ../nbs/07_compose.ipynb #3034bb48
 def _check_settings(schedule_cls:type, settings:dict):
-    "Refuse settings a schedule class does not declare in `setting_defaults` (classes that declare none take anything)."
-    known = tuple(getattr(schedule_cls, "setting_defaults", None) or ())
+    "Refuse settings a schedule class declares in neither `setting_defaults` nor `factory_settings` (classes that declare none take anything)."
+    known = tuple(getattr(schedule_cls, "setting_defaults", None) or ()) + tuple(getattr(schedule_cls, "factory_settings", None) or ())
     bad = [k for k in settings if k not in known]
     if known and bad:
         raise ValueError(f"{schedule_cls.__name__} does not take the setting {bad[0]!r}; "
@@ -100,7 +100,7 @@ def _default_parameterization(schedule_cls:type) -> type:
 def model_sampling(schedule, # a name from SCHEDULES or a schedule class
                    parameterization=None, # a name from PARAMETERIZATIONS or a class; None: the schedule's default
                    **settings): # sampling settings, e.g. shift=3.0, sigma_data=0.5, zsnr=True
-    "A model sampling instance: the schedule combined with the parameterization and built from `settings`."
+    "A model sampling: `schedule` ('discrete', 'discrete_distilled', 'discrete_edm', 'continuous_edm', 'continuous_v', 'stable_cascade', 'discrete_flow', 'flux', 'cosmos_rflow') with `parameterization` ('eps', 'v_prediction', 'edm', 'x0', 'const', 'lcm', 'img_to_img', 'cosmos_rflow'), built from `settings`."
     schedule_cls = _resolve("schedule", schedule, SCHEDULES, _is_schedule)
     if parameterization is None and _is_parameterization(schedule_cls): cls = schedule_cls  # already combined
     else:
@@ -108,7 +108,9 @@ def model_sampling(schedule, # a name from SCHEDULES or a schedule class
                      else _resolve("parameterization", parameterization, PARAMETERIZATIONS, _is_parameterization))
         cls = combine(schedule_cls, param_cls)
     _check_settings(schedule_cls, settings)
+    own = getattr(schedule_cls, "factory_settings", None) or {}
+    extras = {k: settings.pop(k) for k in list(settings) if k in own}
+    kwargs = {"_factory_settings": extras} if extras else {}
     if "zsnr" in settings and "zsnr" in inspect.signature(schedule_cls.__init__).parameters:
-        zsnr = settings.pop("zsnr")
-        return cls(settings, zsnr=zsnr)
-    return cls(settings)
+        kwargs["zsnr"] = settings.pop("zsnr")
+    return cls(settings, **kwargs)

@@ -12,8 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['settings_from_config', 'check_number', 'check_int', 'check_choice', 'check_percent', 'broadcast_sigma',
-           'compute_dtype', 'result_dtype', 'wide', 'check_sigma_table', 'ScheduleBase', 'check_noise_levels',
-           'default_device']
+           'reshape_sigma', 'compute_dtype', 'promoted_dtype', 'result_dtype', 'wide', 'check_sigma_table',
+           'ScheduleBase', 'check_noise_levels', 'default_device']
 
 # %% ../nbs/00_core.ipynb #04f6cd26
 def settings_from_config(model_config=None, # None, an object with `sampling_settings`, or a dict
@@ -41,12 +41,13 @@ def check_number(name:str, # the parameter's name, for the message
                  *, positive:bool=False, # require value > 0
                  minimum:float|None=None, # require value >= minimum
                  maximum:float|None=None, # require value <= maximum
+                 keep_type:bool=False, # answer `value` itself (an int stays an int), as a setting the reference stores as given
                 ) -> float:
     "`value` as a finite float, or a `TypeError`/`ValueError` naming `name`."
     if isinstance(value, torch.Tensor) and value.numel() == 1: value = value.item()
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
+    given, value = value, float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:
@@ -55,7 +56,7 @@ def check_number(name:str, # the parameter's name, for the message
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
-    return value
+    return given if keep_type and isinstance(given, (int, float)) else value
 
 # %% ../nbs/00_core.ipynb #3e60e301
 def check_int(name:str, # the parameter's name, for the message
@@ -108,10 +109,31 @@ def broadcast_sigma(sigma:torch.Tensor, # noise levels: a scalar, shape [B], or 
     if sigma.ndim == like.ndim: return sigma
     return sigma.reshape(sigma.shape[:1] + (1,) * (like.ndim - 1))
 
+# %% ../nbs/00_core.ipynb #789faf9a
+def reshape_sigma(sigma:torch.Tensor, # noise levels: one value, shape [B], or [B, 1, ...]
+                  noise_dim:int, # the number of dimensions of the latent sigma multiplies
+                 ) -> torch.Tensor:
+    "The reference's view of `sigma` against a latent: 0-d for a single value, else `[B, 1, ..., 1]` of `noise_dim` dimensions."
+    if sigma.nelement() == 1: return sigma.view(())
+    return sigma.view(sigma.shape[:1] + (1,) * (noise_dim - 1))
+
 # %% ../nbs/00_core.ipynb #10659869
 def compute_dtype(*tensors) -> torch.dtype:
     "float64 if any tensor is float64, else float32: the dtype to do sigma arithmetic in."
     return torch.float64 if any(isinstance(t, torch.Tensor) and t.dtype == torch.float64 for t in tensors) else torch.float32
+
+def _category(dtype:torch.dtype) -> int:
+    return 3 if dtype.is_complex else 2 if dtype.is_floating_point else 0 if dtype == torch.bool else 1
+
+def promoted_dtype(*tensors) -> torch.dtype:
+    "The dtype PyTorch's type promotion gives an elementwise expression of `tensors` (a 0-d tensor counts only if of a higher category)."
+    dim = zero = None
+    for t in tensors:
+        if t.ndim: dim = t.dtype if dim is None or dim == t.dtype else torch.promote_types(dim, t.dtype)
+        else: zero = t.dtype if zero is None or zero == t.dtype else torch.promote_types(zero, t.dtype)
+    if dim is None: return zero
+    if zero is None or _category(zero) <= _category(dim): return dim
+    return torch.promote_types(dim, zero)
 
 def result_dtype(t:torch.Tensor) -> torch.dtype:
     "The dtype a result should come back in for input `t`: its own if floating point, else float32."
@@ -125,18 +147,22 @@ def wide(x:torch.Tensor) -> torch.Tensor:
 # %% ../nbs/00_core.ipynb #54def5ba
 def check_sigma_table(sigmas:torch.Tensor, # a schedule's table of noise levels
                       source:str, # subject of the message, e.g. "the settings of X give"
+                      last_may_drop:bool=False, # allow the last entry below the one before it (a zsnr table, see 03_discrete)
                      ):
     "Refuse a sigma table that is not 1-D, is empty, holds NaN, infinities or negative values, or decreases."
     if sigmas.ndim != 1 or sigmas.numel() == 0:
         raise ValueError(f"{source} a sigma table of shape {tuple(sigmas.shape)}; it must be 1-D and non-empty")
     s = sigmas.detach().cpu()
+    drops = torch.cat([s[1:] < s[:-1], torch.zeros(1, dtype=torch.bool)])
+    if last_may_drop and len(s) > 1: drops[-2] = False
     for bad, what in ((s.isnan(), "NaN"), (s.isinf(), "an infinite sigma (beyond float32)"), (s < 0, "a negative sigma"),
-                      (torch.cat([s[1:] < s[:-1], torch.zeros(1, dtype=torch.bool)]), "a decreasing step")):
+                      (drops, "a decreasing step")):
         if bad.any():
             i = int(bad.nonzero()[0])
             raise ValueError(f"{source} a sigma table with {what}: sigmas[{i}] = {s[i].item()!r}"
                              + (f" > sigmas[{i + 1}] = {s[i + 1].item()!r}" if what == "a decreasing step" else "")
-                             + "; every sigma must be a finite float32 number >= 0, in non-decreasing order")
+                             + "; every sigma must be a finite float32 number >= 0, in non-decreasing order"
+                             + (" (only the last may lie below the one before it)" if last_may_drop else ""))
     return sigmas
 
 def _keep_float_dtype(fn):
@@ -149,34 +175,41 @@ def _keep_float_dtype(fn):
 
 class ScheduleBase(torch.nn.Module):
     "Base of the model samplings: float32 sigma buffers that move with the module but keep their dtype."
+    persistent_log_sigmas = True    # False where the reference's state dict holds `sigmas` alone (the flow schedules)
+    table_may_drop_at_end = False   # True where the last entry may lie below the one before (discrete zero terminal SNR)
+    table_from_settings = False     # True where timestep/sigma are computed from the settings, not read from the table
+
     def _apply(self, fn, recurse=True): return super()._apply(_keep_float_dtype(fn), recurse)
 
     def set_sigmas(self, sigmas:torch.Tensor):
         "Register `sigmas` and `log_sigmas` as float32 buffers (log taken in the input's precision)."
         sigmas = torch.as_tensor(sigmas)
-        check_sigma_table(sigmas.float(), f"the settings of {self._settings_text()} give")
+        check_sigma_table(sigmas.float(), f"the settings of {self._settings_text()} give", self.table_may_drop_at_end)
         self.register_buffer("sigmas", sigmas.float())
-        self.register_buffer("log_sigmas", sigmas.log().float())
+        self.register_buffer("log_sigmas", sigmas.log().float(), persistent=self.persistent_log_sigmas)
 
     def _settings_text(self) -> str:
         "`ClassName(setting=value, ...)` for the settings of `setting_defaults` already stored on the instance."
         names = getattr(type(self), "setting_defaults", None) or {}
         return f"{type(self).__name__}({', '.join(f'{k}={self.__dict__[k]!r}' for k in names if k in self.__dict__)})"
 
-    table_from_settings = False   # True where timestep/sigma are computed from the settings, not read from the table
+    def _table_loaded(self):
+        "Called when `load_state_dict` has replaced the table: families refresh what they derive from it."
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         "Refuse a loaded sigma table that is broken, or that contradicts the settings the conversions use."
         new = state_dict.get(prefix + "sigmas")
-        if isinstance(new, torch.Tensor) and "sigmas" in self._buffers:
-            check_sigma_table(new.float(), f"the state dict loaded into {self._settings_text()} holds")
-            old = self.sigmas.detach().cpu()
+        loading = isinstance(new, torch.Tensor) and "sigmas" in self._buffers
+        if loading:
+            check_sigma_table(new.float(), f"the state dict loaded into {self._settings_text()} holds", self.table_may_drop_at_end)
+            old = self.sigmas.detach().cpu().clone()
             if self.table_from_settings and new.shape == old.shape and not torch.allclose(new.detach().cpu().float(), old, rtol=1e-5, atol=0):
                 i = int((new.detach().cpu().float() - old).abs().argmax())
                 raise ValueError(f"the state dict's sigmas were built with other settings than {self._settings_text()} "
                                  f"(sigmas[{i}] = {new[i].item()!r}, these settings give {old[i].item()!r}); "
                                  "build the model sampling with the settings it was saved with, then load")
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if loading and not torch.equal(self.sigmas.detach().cpu(), old): self._table_loaded()
 
     @property
     def sigma_min(self) -> torch.Tensor: return self.sigmas[0]

@@ -5,11 +5,14 @@
 # %% ../nbs/03_discrete.ipynb #846e6721
 from __future__ import annotations
 
+import warnings
+
 import torch
+from fastcore.basics import patch
 
 from .betas import (alphas_cumprod_from_betas, make_beta_schedule, rescale_zero_terminal_snr_sigmas,
                             sigmas_from_alphas_cumprod)
-from .core import ScheduleBase, check_int, check_noise_levels, check_number, check_percent, settings_from_config
+from .core import ScheduleBase, check_int, check_noise_levels, check_percent, settings_from_config
 
 # %% auto #0
 __all__ = ['ModelSamplingDiscrete', 'nearest_index', 'ModelSamplingDiscreteDistilled', 'ModelSamplingDiscreteEDM']
@@ -17,18 +20,22 @@ __all__ = ['ModelSamplingDiscrete', 'nearest_index', 'ModelSamplingDiscreteDisti
 # %% ../nbs/03_discrete.ipynb #d6562fd9
 class ModelSamplingDiscrete(ScheduleBase):
     "A discrete DDPM schedule of `timesteps` sigmas, with sigma <-> timestep <-> percent conversions."
-    setting_defaults = {"beta_schedule": "linear", "linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000,
-                        "given_betas": None, "zsnr": False, "sigma_data": 1.0}
+    setting_defaults = {"beta_schedule": "linear", "linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000, "zsnr": False}
+    factory_settings = {"given_betas": None}   # what model_sampling() takes beyond the reference's settings
+    table_may_drop_at_end = True                # zsnr of a schedule noisier than its terminal sigma (below)
+    _last_drop = False                          # whether this table's last entry lies below the one before
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                  zsnr:bool|None=None, # rescale to zero terminal SNR; None reads `zsnr` from the settings
+                 *, _factory_settings:dict|None=None, # what only model_sampling() passes (`factory_settings`)
                 ):
         super().__init__()
         s = {**self.setting_defaults, **settings_from_config(model_config)}
-        self._register_schedule(given_betas=s["given_betas"], beta_schedule=s["beta_schedule"], timesteps=s["timesteps"],
+        given_betas = self._take_factory_settings(**(_factory_settings or {}))
+        self._register_schedule(given_betas=given_betas, beta_schedule=s["beta_schedule"], timesteps=s["timesteps"],
                                 linear_start=s["linear_start"], linear_end=s["linear_end"], cosine_s=8e-3,
                                 zsnr=s["zsnr"] if zsnr is None else zsnr)
-        self.sigma_data = check_number("sigma_data", s["sigma_data"], positive=True)
+        self.sigma_data = 1.0
 
     def _register_schedule(self, given_betas=None, beta_schedule="linear", timesteps=1000,
                            linear_start=1e-4, linear_end=2e-2, cosine_s=8e-3, zsnr=False):
@@ -37,22 +44,50 @@ class ModelSamplingDiscrete(ScheduleBase):
         if given_betas is not None: alphas_cumprod = alphas_cumprod_from_betas(given_betas)
         else: alphas_cumprod = alphas_cumprod_from_betas(make_beta_schedule(beta_schedule, timesteps, linear_start, linear_end, cosine_s))
         sigmas = sigmas_from_alphas_cumprod(alphas_cumprod)
-        if zsnr:
-            sigmas = rescale_zero_terminal_snr_sigmas(sigmas)
-            alphas_cumprod = 1.0 / (sigmas * sigmas + 1.0)
         self.num_timesteps = len(sigmas)
         self.beta_schedule, self.zsnr = ("given" if given_betas is not None else beta_schedule), zsnr
         self.linear_start, self.linear_end = linear_start, linear_end
+        if zsnr:
+            sigmas = rescale_zero_terminal_snr_sigmas(sigmas)
+            alphas_cumprod = 1.0 / (sigmas * sigmas + 1.0)
+            _warn_if_dropping(sigmas, given_betas, dict(beta_schedule=beta_schedule, linear_start=linear_start,
+                                                        linear_end=linear_end, timesteps=timesteps))
         self.set_sigmas(sigmas)
         self.set_alphas_cumprod(alphas_cumprod)
 
+    def set_sigmas(self, sigmas:torch.Tensor):
+        "Register `sigmas` and `log_sigmas`, and note whether the last entry lies below the one before."
+        super().set_sigmas(sigmas)
+        self._last_drop = len(self.sigmas) > 1 and bool(self.sigmas[-1] < self.sigmas[-2])
+
     def set_alphas_cumprod(self, alphas_cumprod:torch.Tensor):
-        "Register `alphas_cumprod` as a float32 buffer."
-        self.register_buffer("alphas_cumprod", torch.as_tensor(alphas_cumprod).float())
+        "Register `alphas_cumprod` as a float32 buffer that moves with the module but is not saved."
+        self.register_buffer("alphas_cumprod", torch.as_tensor(alphas_cumprod).float(), persistent=False)
+
+    def _table_loaded(self):
+        "A loaded table: alphas_cumprod follows it, and timestep() learns whether it drops at its end."
+        s = self.sigmas.detach().cpu().double()
+        self.set_alphas_cumprod((1.0 / (s * s + 1.0)).to(self.sigmas.device))
+        self._last_drop = len(s) > 1 and bool(s[-1] < s[-2])
+
+    def _take_factory_settings(self, given_betas=None):
+        "Take what only `model_sampling(...)` passes, before the table is built; answer the `given_betas` (None: the named schedule)."
+        return given_betas
 
     def extra_repr(self):
         return (f"beta_schedule={self.beta_schedule!r}, timesteps={self.num_timesteps}, zsnr={self.zsnr}, "
                 f"sigma_min={self.sigmas[0].item():.4g}, sigma_max={self.sigmas[-1].item():.4g}")
+
+def _warn_if_dropping(sigmas:torch.Tensor, given_betas, schedule:dict):
+    "The `UserWarning` for a zero-terminal-SNR table whose last entry lies below the one before it."
+    s = sigmas.float()
+    if len(s) < 2 or not s[-1] < s[-2]: return
+    what = (f"given_betas ({len(s)} of them)" if given_betas is not None else
+            ", ".join(f"{k}={schedule[k]!r}" for k in ("beta_schedule", "linear_start", "linear_end", "timesteps")))
+    warnings.warn(f"zsnr=True with {what}: the rescaled sigma table is not monotone at its end "
+                  f"(sigmas[-1] = {s[-1].item():.6g} < sigmas[-2] = {s[-2].item():.6g}), because the schedule is already "
+                  "noisier than the terminal sigma before its last step; the table is the reference's, and timestep() "
+                  "answers the nearest entry of the whole table", UserWarning, stacklevel=4)
 
 # %% ../nbs/03_discrete.ipynb #31cae174
 def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
@@ -76,7 +111,10 @@ def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
     return first.reshape(x.shape)
 
 # %% ../nbs/03_discrete.ipynb #b3b6a84a
-def _lookup_input(self, sigma):
+_FLOATS = (torch.float32, torch.float64)   # the dtypes _as_input passes through unchanged
+
+@patch
+def _lookup_input(self:ModelSamplingDiscrete, sigma):
     "`(log_sigmas, log(sigma) on their device, the device to answer on)`, converting nothing in the usual case."
     log_sigmas = self.log_sigmas
     if isinstance(sigma, torch.Tensor) and sigma.dtype in _FLOATS and sigma.device == log_sigmas.device:
@@ -84,57 +122,73 @@ def _lookup_input(self, sigma):
     x, _, device = self._as_input(sigma)
     return log_sigmas, x.log(), device
 
-_FLOATS = (torch.float32, torch.float64)   # the dtypes _as_input passes through unchanged
-ModelSamplingDiscrete._lookup_input = _lookup_input
+def _nearest_entry(log_sigmas:torch.Tensor, x:torch.Tensor, last_drop:bool) -> torch.Tensor:
+    "argmin |x - log_sigmas|, ties to the lowest index; `last_drop`: only entries 0 .. T-2 are sorted, the last is compared apart."
+    if not last_drop: return nearest_index(log_sigmas, x)
+    near = nearest_index(log_sigmas[:-1], x)
+    dtype = torch.promote_types(log_sigmas.dtype, x.dtype)
+    ls, x = log_sigmas.to(dtype), x.to(dtype)
+    return torch.where((x - ls[-1]).abs() < (x - ls[near]).abs(), log_sigmas.shape[0] - 1, near)
 
-def _discrete_timestep(self, sigma):
+def _fractional_index(log_sigmas:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "k-diffusion's sigma_to_t: the lower neighbour's index plus the fraction of the way to the next in log sigma, clamped."
+    dtype = torch.promote_types(log_sigmas.dtype, x.dtype)
+    ls, flat = log_sigmas.to(dtype), x.to(dtype).reshape(-1)
+    if ls.shape[0] == 1: return torch.zeros_like(x, dtype=dtype)
+    low = (torch.searchsorted(ls, flat, right=True) - 1).clamp_(0, ls.shape[0] - 2)
+    lo, hi = ls[low], ls[low + 1]
+    w = ((lo - flat) / (lo - hi)).clamp(0, 1)
+    return ((1 - w) * low + w * (low + 1)).reshape(x.shape)
+
+@patch
+def timestep(self:ModelSamplingDiscrete, sigma, # noise levels, any shape
+             quantize:bool=True, # the nearest integer timestep; False: the fractional one, interpolated in log sigma
+            ) -> torch.Tensor:
+    "The integer timestep whose sigma is nearest in log space (or the fractional one), shaped like `sigma`."
     if not isinstance(sigma, torch.Tensor): sigma = torch.as_tensor(sigma, dtype=torch.float32)
     log_sigmas, log_sigma, device = self._lookup_input(check_noise_levels("sigma", sigma))
-    return nearest_index(log_sigmas, log_sigma).to(device)
-
-ModelSamplingDiscrete.timestep = _discrete_timestep
-ModelSamplingDiscrete.timestep.__doc__ = "The integer timestep whose sigma is nearest in log space, shaped like `sigma`."
+    if not quantize: return _fractional_index(log_sigmas[:-1] if self._last_drop else log_sigmas, log_sigma).to(device)
+    return _nearest_entry(log_sigmas, log_sigma, self._last_drop).to(device)
 
 # %% ../nbs/03_discrete.ipynb #b0204b5f
-def _interp_log_sigma(log_sigmas:torch.Tensor, index:torch.Tensor) -> torch.Tensor:
-    "exp of log_sigmas interpolated linearly at fractional `index` (clamped to the table; NaN stays NaN)."
-    if log_sigmas.dtype != index.dtype: log_sigmas = log_sigmas.to(index.dtype)
-    t = index.clamp(0, log_sigmas.shape[0] - 1)   # NaN stays NaN ...
-    low = t.nan_to_num(0.0).long()                # ... but looks up entry 0; floor, as t >= 0
-    following = torch.cat([log_sigmas[1:], log_sigmas[-1:]])
-    return torch.lerp(log_sigmas[low], following[low], t.frac()).exp_()   # and a NaN weight gives NaN
+def _interp_log_sigma(log_sigmas:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
+    "exp of log_sigmas interpolated linearly at fractional index `t`, clamped to the table: the reference's arithmetic, NaN kept."
+    if log_sigmas.dtype != t.dtype: log_sigmas = log_sigmas.to(t.dtype)
+    t = t.clamp(0, log_sigmas.shape[0] - 1)   # NaN stays NaN ...
+    index = t.nan_to_num(0.0)                 # ... but looks up entry 0
+    w = t.frac()                              # and a NaN weight gives NaN
+    return ((1 - w) * log_sigmas[index.floor().long()] + w * log_sigmas[index.ceil().long()]).exp()
 
-def _discrete_sigma(self, timestep):
-    t, dtype, device = self._as_input(timestep)
-    return _interp_log_sigma(self.log_sigmas, t).to(device=device, dtype=dtype)
-
-ModelSamplingDiscrete.sigma = _discrete_sigma
-ModelSamplingDiscrete.sigma.__doc__ = "The sigma at (fractional) `timestep`, interpolated in log space and clamped to the table."
+@patch
+def sigma(self:ModelSamplingDiscrete, timestep):
+    "The sigma at (fractional) `timestep`, interpolated in log space and clamped to the table (float32, or float64 for float64)."
+    t, _, device = self._as_input(timestep)
+    return _interp_log_sigma(self.log_sigmas, t).to(device)
 
 # %% ../nbs/03_discrete.ipynb #98f1d74a
-def _percent_on_timesteps(self, percent, sigma) -> float:
-    "`sigma((1 - percent) * (num_timesteps - 1))` as a float, with the sentinels at or beyond either end."
+def _percent_time(self, percent):
+    "The float32 time (1 - percent)(T - 1) as the reference makes it, or the sentinel float at or beyond either end."
     p = check_percent(percent)
     if p <= 0.0: return 999999999.9
     if p >= 1.0: return 0.0
-    t = torch.tensor((1.0 - p) * (self.num_timesteps - 1), dtype=torch.float64, device=self.sigmas.device)
-    return float(sigma(t))
+    return torch.tensor((1.0 - p) * (self.num_timesteps - 1), dtype=torch.float32)
 
-def _discrete_percent_to_sigma(self, percent) -> float: return _percent_on_timesteps(self, percent, self.sigma)
-
-ModelSamplingDiscrete.percent_to_sigma = _discrete_percent_to_sigma
-ModelSamplingDiscrete.percent_to_sigma.__doc__ = "The sigma a fraction `percent` of the way through sampling (a Python float)."
+@patch
+def percent_to_sigma(self:ModelSamplingDiscrete, percent) -> float:
+    "The sigma a fraction `percent` of the way through sampling: `sigma` at the float32 time (1 - percent)(T - 1), a Python float."
+    t = _percent_time(self, percent)
+    return t if isinstance(t, float) else float(self.sigma(t))
 
 # %% ../nbs/03_discrete.ipynb #b1bd8d23
 class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
     "A discrete schedule restricted to `original_timesteps` evenly spaced steps of the teacher's (LCM)."
     original_timesteps = 50
-    setting_defaults = {**ModelSamplingDiscrete.setting_defaults, "original_timesteps": 50}
+    factory_settings = {**ModelSamplingDiscrete.factory_settings, "original_timesteps": 50}
 
-    def __init__(self, model_config=None, zsnr:bool|None=None):
-        super().__init__(model_config, zsnr=zsnr)
-        s = {**self.setting_defaults, **settings_from_config(model_config)}
-        n = check_int("original_timesteps", s["original_timesteps"])
+    def _register_schedule(self, *args, **kwargs):
+        "The teacher's table, then the `original_timesteps` entries of it the distilled model knows."
+        super()._register_schedule(*args, **kwargs)
+        n = check_int("original_timesteps", self.original_timesteps)
         if n > self.num_timesteps:
             raise ValueError(f"original_timesteps must be <= timesteps ({self.num_timesteps}), got {n}")
         self.original_timesteps, self.skip_steps = n, self.num_timesteps // n
@@ -142,14 +196,19 @@ class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
         self.set_alphas_cumprod(self.alphas_cumprod[keep])
         self.set_sigmas(self.sigmas[keep])
 
-    def timestep(self, sigma):
-        "The teacher's timestep of the nearest of the distilled sigmas."
-        return _discrete_timestep(self, sigma).mul_(self.skip_steps).add_(self.skip_steps - 1)
+    def _take_factory_settings(self, given_betas=None, original_timesteps=None):
+        "Take what only `model_sampling(...)` passes: `given_betas`, and how many of the teacher's steps to keep."
+        if original_timesteps is not None: self.original_timesteps = original_timesteps
+        return given_betas
+
+    def timestep(self, sigma, quantize:bool=True):
+        "The teacher's timestep of the nearest of the distilled sigmas (or the fractional one)."
+        return ModelSamplingDiscrete.timestep(self, sigma, quantize).mul_(self.skip_steps).add_(self.skip_steps - 1)
 
     def sigma(self, timestep):
         "The sigma at the teacher's (fractional) `timestep`, interpolated on the distilled table."
-        t, dtype, device = self._as_input(timestep)
-        return _interp_log_sigma(self.log_sigmas, (t - (self.skip_steps - 1)) / self.skip_steps).to(device=device, dtype=dtype)
+        t, _, device = self._as_input(timestep)
+        return _interp_log_sigma(self.log_sigmas, (t - (self.skip_steps - 1)) / self.skip_steps).to(device)
 
 # %% ../nbs/03_discrete.ipynb #bb6e7647
 class ModelSamplingDiscreteEDM(ModelSamplingDiscrete):
@@ -162,8 +221,9 @@ class ModelSamplingDiscreteEDM(ModelSamplingDiscrete):
     def sigma(self, timestep):
         "exp(4 t), the inverse of `timestep`."
         t, dtype, device = self._as_input(timestep)
-        return (4.0 * t).exp().to(device=device, dtype=dtype)
+        return (t / 0.25).exp().to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
-        "The sigma a fraction `percent` of the way through sampling, interpolated on the discrete table."
-        return _percent_on_timesteps(self, percent, lambda t: _discrete_sigma(self, t))
+        "The sigma a fraction `percent` of the way through sampling, read from the discrete table (a Python float)."
+        t = _percent_time(self, percent)
+        return t if isinstance(t, float) else float(ModelSamplingDiscrete.sigma(self, t))

@@ -15,28 +15,43 @@ from .core import ScheduleBase, check_int, check_number, check_percent, settings
 __all__ = ['time_snr_shift', 'flux_time_shift', 'ModelSamplingDiscreteFlow', 'ModelSamplingFlux']
 
 # %% ../nbs/06_flow.ipynb #60692e74
+_EXACT_SHIFT_BELOW = 2.0 ** -10   # SD3 shifts below this use the form whose denominator cannot cancel
+
 def time_snr_shift(alpha:float, # the shift; 1 leaves t unchanged, > 1 moves time toward the noise
                    t, # flow time(s) in [0, 1], a float or tensor
                   ):
     "SD3's time shift alpha t / (1 + (alpha - 1) t): the EDM sigma t / (1 - t) multiplied by alpha."
     if alpha == 1.0: return t
-    at = alpha * t
-    return at / (at + (1 - t))   # = alpha t / (1 + (alpha - 1) t), without the cancellation 1 + (alpha - 1) at t = 1
+    if alpha < _EXACT_SHIFT_BELOW: return alpha * t / (alpha * t + (1 - t))   # 1 + (alpha - 1) t cancels at t = 1
+    return alpha * t / (1 + (alpha - 1) * t)
 
 def _flux_logit(mu, sigma:float, t:torch.Tensor) -> torch.Tensor:
     "logit of Flux's shifted time: mu - sigma log(1/t - 1)."
     return mu - sigma * (torch.log1p(-t) - torch.log(t))
 
+def _finite_exp(mu, dtype=None):
+    "exp(mu) where it is a positive normal number (of `dtype`, or of Python's float), else None."
+    if not isinstance(mu, (int, float)): return None
+    try: e = math.exp(mu)
+    except OverflowError: return None
+    info = torch.finfo(dtype) if dtype is not None else None
+    return e if (e > 0 if info is None else info.tiny <= e <= info.max) else None
+
 def flux_time_shift(mu:float, # the log of the shift (Flux's `shift`); 0 leaves t unchanged
                     sigma:float, # exponent on 1/t - 1 (1 in Flux)
                     t, # flow time(s) in [0, 1], a float or tensor
                    ):
-    "Flux's time shift exp(mu) / (exp(mu) + (1/t - 1) ** sigma), as sigmoid(mu - sigma log(1/t - 1)): no overflow for any mu."
+    "Flux's time shift exp(mu) / (exp(mu) + (1/t - 1) ** sigma); as sigmoid(mu - sigma log(1/t - 1)) where exp(mu) over- or underflows."
     if isinstance(t, torch.Tensor) or isinstance(mu, torch.Tensor):
         t = torch.as_tensor(t)
-        return torch.sigmoid(_flux_logit(mu, sigma, wide(t))).to(t.dtype if t.is_floating_point() else torch.float32)
+        if not t.is_floating_point(): t = t.float()
+        e = _finite_exp(mu, t.dtype)
+        if e is not None: return e / (e + (1 / t - 1) ** sigma)
+        return torch.sigmoid(_flux_logit(mu, sigma, wide(t))).to(t.dtype)
     if t <= 0: return 0.0
     if t >= 1: return 1.0
+    e = _finite_exp(mu)
+    if e is not None: return e / (e + (1 / t - 1) ** sigma)
     z = mu - sigma * (math.log1p(-t) - math.log(t))
     return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
@@ -45,6 +60,7 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
     "Rectified flow (SD3): sigma is the noise fraction, shifted by `shift`; the network sees sigma * multiplier."
     setting_defaults = {"shift": 1.0, "multiplier": 1000}
     table_from_settings = True
+    persistent_log_sigmas = False
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
@@ -56,11 +72,12 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
                        timesteps:int=1000, # size of the sigma table, >= 1
                        multiplier:float=1000, # scale of the network's timestep, > 0
                       ):
-        "Store the settings and the table of `timesteps` shifted noise levels."
-        self.shift = check_number("shift", shift, positive=True)
-        self.multiplier = check_number("multiplier", multiplier, positive=True)
+        "Store the settings (as given) and the table of `timesteps` shifted noise levels, in the reference's float32 arithmetic."
+        self.shift = check_number("shift", shift, positive=True, keep_type=True)
+        self.multiplier = check_number("multiplier", multiplier, positive=True, keep_type=True)
         n = check_int("timesteps", timesteps)
-        self.set_sigmas(time_snr_shift(self.shift, torch.arange(1, n + 1, dtype=torch.float64) / n))
+        ts = (torch.arange(1, n + 1) / n) * self.multiplier   # the network's timesteps, then their noise fractions
+        self.set_sigmas(time_snr_shift(self.shift, ts / self.multiplier))
 
     def timestep(self, sigma):
         "The network's timestep: sigma * multiplier (NaN for a negative sigma)."
@@ -73,7 +90,7 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
         return time_snr_shift(self.shift, (t / self.multiplier).clamp(0.0, 1.0)).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
-        "Noise level after `percent` of sampling: the shifted 1 - percent."
+        "Noise level after `percent` of sampling: the shifted 1 - percent (a Python float)."
         p = check_percent(percent)
         if p <= 0.0: return 1.0
         if p >= 1.0: return 0.0
@@ -84,6 +101,7 @@ class ModelSamplingFlux(ScheduleBase):
     "Rectified flow (Flux): the network sees the noise fraction itself, shifted by exp(shift)."
     setting_defaults = {"shift": 1.15}
     table_from_settings = True
+    persistent_log_sigmas = False
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
@@ -93,11 +111,11 @@ class ModelSamplingFlux(ScheduleBase):
     def set_parameters(self, shift:float=1.15, # mu, the log of the time shift (any finite number)
                        timesteps:int=10000, # size of the sigma table, >= 1
                       ):
-        "Store `shift` and the table of `timesteps` shifted noise levels."
-        self.shift = check_number("shift", shift)
+        "Store `shift` (as given) and the table of `timesteps` shifted noise levels, in the reference's float32 arithmetic."
+        self.shift = check_number("shift", shift, keep_type=True)
         n = check_int("timesteps", timesteps)
+        self.set_sigmas(flux_time_shift(self.shift, 1.0, torch.arange(1, n + 1) / n))
         z = _flux_logit(self.shift, 1.0, torch.arange(1, n + 1, dtype=torch.float64) / n)
-        self.set_sigmas(torch.sigmoid(z))
         self.log_sigmas = torch.nn.functional.logsigmoid(z).float()   # finite even where sigma underflows
 
     def timestep(self, sigma):
@@ -111,7 +129,7 @@ class ModelSamplingFlux(ScheduleBase):
         return flux_time_shift(self.shift, 1.0, t.clamp(0.0, 1.0)).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
-        "Noise level after `percent` of sampling: the shifted 1 - percent."
+        "Noise level after `percent` of sampling: the shifted 1 - percent (a Python float)."
         p = check_percent(percent)
         if p <= 0.0: return 1.0
         if p >= 1.0: return 0.0

@@ -56,3 +56,84 @@ def check_percent_to_sigma(ms, case, rtol):
         got = ms.percent_to_sigma(p)
         assert type(got) is float, f"percent_to_sigma({p}) returned {type(got).__name__}"
         assert math.isclose(got, expected, rel_tol=rtol, abs_tol=0.0), f"percent_to_sigma({p}) = {got}, expected {expected}"
+
+
+# --- the reference's arithmetic, written out from its algorithm, to replay on the running machine -----------------
+#
+# The golden values were computed on another machine. Where a value goes through PyTorch's float32 `exp` or `log`,
+# that machine rounds about one value in a hundred to the other neighbouring float32 than this one does (both are
+# within one ulp of the exact value). The exact properties a host relies on are therefore checked against the
+# reference's own operations replayed here, and the golden values within one float32 ulp (most of them exactly).
+
+def ulps(a, b):
+    "How many float32 values lie between each `a` and `b` (0: the same float32; NaN and NaN count as the same)."
+    import numpy as np
+    a = np.asarray(torch.as_tensor(a, dtype=torch.float32).cpu(), dtype=np.float32).reshape(-1)
+    b = np.asarray(torch.as_tensor(b, dtype=torch.float32).cpu(), dtype=np.float32).reshape(-1)
+    both_nan = np.isnan(a) & np.isnan(b)
+    ia, ib = (x.view(np.int32).astype(np.int64) for x in (a, b))
+    ia, ib = (np.where(i < 0, -(i & 0x7FFFFFFF), i) for i in (ia, ib))   # order negative floats too
+    d = np.abs(ia - ib)
+    d[both_nan] = 0
+    return d
+
+
+def reference_betas(settings):
+    "The float64 betas of the reference's beta schedules (SD's linear, cosine, squaredcos_cap_v2, sqrt_linear, sqrt)."
+    import math
+    name = settings.get("beta_schedule", "linear")
+    n = settings.get("timesteps", 1000)
+    start, end = settings.get("linear_start", 0.00085), settings.get("linear_end", 0.012)
+    f64 = torch.float64
+    if name == "linear": return torch.linspace(start ** 0.5, end ** 0.5, n, dtype=f64) ** 2
+    if name == "sqrt_linear": return torch.linspace(start, end, n, dtype=f64)
+    if name == "sqrt": return torch.linspace(start, end, n, dtype=f64) ** 0.5
+    if name == "cosine":
+        s = 8e-3
+        abar = torch.cos((torch.arange(n + 1, dtype=f64) / n + s) / (1 + s) * math.pi / 2).pow(2)
+        abar = abar / abar[0]
+        return torch.clamp(1 - abar[1:] / abar[:-1], min=0, max=0.999)
+    if name == "squaredcos_cap_v2":   # one Python-float step at a time, as the reference's helper for Karlo's prior
+        abar = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+        return torch.tensor([min(1 - abar((i + 1) / n) / abar(i / n), 0.999) for i in range(n)], dtype=f64)
+    raise ValueError(name)
+
+
+def reference_discrete_sigmas(settings, zsnr=None):
+    "The reference's float64 sigma table of a discrete schedule, zero-terminal-SNR rescale included."
+    betas = reference_betas(settings)
+    ac = torch.cumprod(1.0 - betas, dim=0)
+    sigmas = ((1 - ac) / ac) ** 0.5
+    if settings.get("zsnr", False) if zsnr is None else zsnr:
+        root = (1 / (sigmas * sigmas + 1)).sqrt()
+        first, last = root[0].clone(), root[-1].clone()
+        root = (root - last) * (first / (first - last))
+        abar = root ** 2
+        abar[-1] = 4.8973451890853435e-08
+        sigmas = ((1 - abar) / abar) ** 0.5
+    return sigmas
+
+
+def reference_discrete_sigma(log_sigmas, t):
+    "The reference's discrete `sigma(t)`: clamp, floor and ceiling, (1 - w) lo + w hi in float32, exp."
+    t = torch.clamp(t.float(), min=0, max=len(log_sigmas) - 1)
+    lo, hi, w = t.floor().long(), t.ceil().long(), t.frac()
+    return ((1 - w) * log_sigmas[lo] + w * log_sigmas[hi]).exp()
+
+
+def reference_discrete_percent(log_sigmas, p, timesteps=None):
+    "The reference's discrete `percent_to_sigma(p)`, scaled by T - 1 (999 for the usual T = 1000)."
+    if p <= 0: return 999999999.9
+    if p >= 1: return 0.0
+    scale = (len(log_sigmas) if timesteps is None else timesteps) - 1
+    return reference_discrete_sigma(log_sigmas, torch.tensor((1.0 - p) * scale)).item()
+
+
+def check_exact_or_one_ulp(got, golden, here, what=""):
+    "Each value bit-equal to the reference's arithmetic replayed here, and the golden value or its float32 neighbour."
+    got, golden, here = (torch.as_tensor(v, dtype=torch.float64).reshape(-1).cpu() for v in (got, golden, here))
+    same_here = (got == here) | (got.isnan() & here.isnan())
+    assert bool(same_here.all()), f"{what}: differs from the reference's arithmetic at {(~same_here).nonzero().flatten().tolist()}"
+    d = ulps(got, golden)
+    assert int(d.max(initial=0)) <= 1, f"{what}: {int(d.max())} float32 ulps from the golden value"
+    return int((d == 0).sum()), int(d.size)

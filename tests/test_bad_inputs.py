@@ -55,8 +55,8 @@ ROWS = [
     row(lambda: MSD({"timesteps": "1000"}), TypeError, "timesteps", "'1000'", "integer >= 1", id="timesteps-str"),
     row(lambda: MSD({"timesteps": True}), TypeError, "timesteps", "True", "integer >= 1", id="timesteps-bool"),
     row(lambda: make_beta_schedule("linear", 0), ValueError, "timesteps", "got 0", "integer >= 1", id="make-beta-schedule-n-0"),
-    row(lambda: Distilled({"original_timesteps": 0}), ValueError, "original_timesteps", "got 0", ">= 1", id="original-timesteps-0"),
-    row(lambda: Distilled({"original_timesteps": 2000}), ValueError, "original_timesteps", "2000", "<= timesteps (1000)", id="original-timesteps-too-many"),
+    row(lambda: model_sampling("discrete_distilled", original_timesteps=0), ValueError, "original_timesteps", "got 0", ">= 1", id="original-timesteps-0"),
+    row(lambda: model_sampling("discrete_distilled", original_timesteps=2000), ValueError, "original_timesteps", "2000", "<= timesteps (1000)", id="original-timesteps-too-many"),
     row(lambda: SD3().set_parameters(timesteps=0), ValueError, "timesteps", "got 0", ">= 1", id="flow-timesteps-0"),
     row(lambda: Flux().set_parameters(timesteps=0.5), TypeError, "timesteps", "0.5", ">= 1", id="flux-timesteps-fraction"),
     row(lambda: SD3({"multiplier": 0}), ValueError, "multiplier", "0.0", "> 0", id="multiplier-0"),
@@ -66,7 +66,7 @@ ROWS = [
     # --- NaN, inf and wrong types in settings ---
     row(lambda: MSD({"linear_start": NAN}), ValueError, "linear_start", "nan", "finite", id="linear-start-nan"),
     row(lambda: MSD({"linear_end": INF}), ValueError, "linear_end", "inf", "finite", id="linear-end-inf"),
-    row(lambda: MSD({"sigma_data": NAN}), ValueError, "sigma_data", "nan", "finite", id="discrete-sigma-data-nan"),
+    row(lambda: model_sampling("discrete", sigma_data=NAN), ValueError, "sigma_data", "does not take the setting", "'beta_schedule'", id="discrete-sigma-data-not-a-setting"),
     row(lambda: EDMc({"sigma_max": NAN}), ValueError, "sigma_max", "nan", "finite", id="edm-sigma-max-nan"),
     row(lambda: EDMc({"sigma_min": INF}), ValueError, "sigma_min", "inf", "finite", id="edm-sigma-min-inf"),
     row(lambda: EDMc({"sigma_data": INF}), ValueError, "sigma_data", "inf", "finite", id="edm-sigma-data-inf"),
@@ -95,7 +95,6 @@ ROWS = [
     row(lambda: EDMc({"sigma_max": 1e300}), ValueError, "sigma_max", "1e+300", "<= 3.40282", id="sigma-max-beyond-float32"),
     row(lambda: EDMc({"sigma_data": 0}), ValueError, "sigma_data", "0.0", "> 0", id="edm-sigma-data-0"),
     row(lambda: Vc({"sigma_data": -0.5}), ValueError, "sigma_data", "-0.5", "> 0", id="v-sigma-data-negative"),
-    row(lambda: MSD({"sigma_data": 0.0}), ValueError, "sigma_data", "0.0", "> 0", id="discrete-sigma-data-0"),
     row(lambda: EPS(sigma_data=0.0), ValueError, "sigma_data", "0.0", "> 0", id="eps-sigma-data-0"),
     row(lambda: V_PREDICTION(sigma_data=-1), ValueError, "sigma_data", "-1.0", "> 0", id="v-prediction-sigma-data-negative"),
     row(lambda: EDM(sigma_data=NAN), ValueError, "sigma_data", "nan", "finite", id="edm-param-sigma-data-nan"),
@@ -113,14 +112,14 @@ ROWS = [
     row(lambda: MSD({"linear_end": 1.2}), ValueError, "linear_end=1.2", "betas outside (0, 1)", "0 < beta < 1", id="linear-end-above-1"),
     row(lambda: MSD({"beta_schedule": "sqrt_linear", "linear_start": 0.5, "linear_end": 1.0}), ValueError, "linear_end=1.0", "beta[9", "(0, 1)", id="linear-end-1"),
     row(lambda: MSD({"beta_schedule": "sqrt", "linear_start": 0.5, "linear_end": 0.9}), ValueError, "linear_start=0.5", "linear_end=0.9", "beyond float32", id="betas-overflow-float32"),
-    row(lambda: MSD({"given_betas": [0.5, 1.0]}), ValueError, "given_betas", "beta[1] = 1.0", "(0, 1)", id="given-betas-1"),
-    row(lambda: MSD({"given_betas": [0.1, -0.1]}), ValueError, "given_betas", "-0.1", "(0, 1)", id="given-betas-negative"),
-    row(lambda: MSD({"given_betas": [0.1, NAN]}), ValueError, "given_betas", "nan", "(0, 1)", id="given-betas-nan"),
-    row(lambda: MSD({"given_betas": []}), ValueError, "given_betas", "(0,)", "non-empty", id="given-betas-empty"),
-    row(lambda: MSD({"given_betas": [[0.1, 0.2], [0.3, 0.4]]}), ValueError, "given_betas", "(2, 2)", "1-D", id="given-betas-2d"),
-    row(lambda: MSD({"given_betas": "0.1, 0.2"}), TypeError, "given_betas", "str", "1-D sequence of numbers", id="given-betas-str"),
+    row(lambda: model_sampling("discrete", given_betas=[0.5, 1.0]), ValueError, "given_betas", "beta[1] = 1.0", "(0, 1)", id="given-betas-1"),
+    row(lambda: model_sampling("discrete", given_betas=[0.1, -0.1]), ValueError, "given_betas", "-0.1", "(0, 1)", id="given-betas-negative"),
+    row(lambda: model_sampling("discrete", given_betas=[0.1, NAN]), ValueError, "given_betas", "nan", "(0, 1)", id="given-betas-nan"),
+    row(lambda: model_sampling("discrete", given_betas=[]), ValueError, "given_betas", "(0,)", "non-empty", id="given-betas-empty"),
+    row(lambda: model_sampling("discrete", given_betas=[[0.1, 0.2], [0.3, 0.4]]), ValueError, "given_betas", "(2, 2)", "1-D", id="given-betas-2d"),
+    row(lambda: model_sampling("discrete", given_betas="0.1, 0.2"), TypeError, "given_betas", "str", "1-D sequence of numbers", id="given-betas-str"),
+    row(lambda: MSD()._register_schedule(given_betas=[0.5, 1.0]), ValueError, "given_betas", "beta[1] = 1.0", "(0, 1)", id="register-given-betas-1"),
     row(lambda: alphas_cumprod_from_betas(torch.full((4,), 1e-80, dtype=torch.float64)), ValueError, "given_betas", "0.0", "beyond float32", id="given-betas-underflow"),
-    row(lambda: MSD({"beta_schedule": "sqrt", "linear_start": 1e-4, "linear_end": 0.02}, zsnr=True), ValueError, "zsnr", "sigmas[-2]", "terminal", id="zsnr-of-a-schedule-noisier-than-terminal"),
     row(lambda: rescale_zero_terminal_snr_sigmas(torch.tensor([1.0, 1.0, 2.0])), ValueError, "sigmas", "1.0", "strictly increasing", id="rescale-not-increasing"),
     row(lambda: rescale_zero_terminal_snr_sigmas(torch.tensor([0.1, NAN, 2.0])), ValueError, "sigmas", "nan", "finite", id="rescale-nan"),
     row(lambda: rescale_zero_terminal_snr_sigmas(torch.tensor([])), ValueError, "sigmas", "(0,)", "non-empty", id="rescale-empty"),
@@ -145,7 +144,7 @@ ROWS = [
     row(lambda: core.check_sigma_table(torch.tensor([2.0, 1.0]), "these settings give"), ValueError, "sigmas[0] = 2.0", "non-decreasing", id="table-decreasing"),
     row(lambda: EDMc().load_state_dict({"sigmas": torch.full((1000,), NAN), "log_sigmas": torch.zeros(1000)}), ValueError, "state dict", "nan", "finite", id="load-nan-table"),
     row(lambda: Flux().load_state_dict(Flux({"shift": 3.0}).state_dict()), ValueError, "other settings", "shift=1.15", id="load-table-of-other-shift"),
-    row(lambda: SD3().load_state_dict(SD3({"multiplier": 1.0, "shift": 2.0}).state_dict()), ValueError, "other settings", "shift=1.0", "multiplier=1000.0", id="load-table-of-other-sd3-settings"),
+    row(lambda: SD3().load_state_dict(SD3({"multiplier": 1.0, "shift": 2.0}).state_dict()), ValueError, "other settings", "shift=1.0", "multiplier=1000)", id="load-table-of-other-sd3-settings"),
     row(lambda: Cascade({"shift": 2.0}).load_state_dict(Cascade().state_dict()), ValueError, "other settings", "shift=2.0", id="load-table-of-other-cascade-shift"),
 ]
 
@@ -248,7 +247,8 @@ STEP_ROWS += [
     row(lambda: _interop().diffusers_sigmas(SD_CONFIG, 0), ValueError, "num_inference_steps", "got 0", ">= 1", id="diffusers-sigmas-steps-0"),
     row(lambda: _interop().diffusers_sigmas({**SD_CONFIG, "timestep_spacing": "foo"}, 10), ValueError, "timestep_spacing", "'foo'", "'linspace'", id="diffusers-sigmas-spacing"),
     row(lambda: _interop().diffusers_sigmas({**SD_CONFIG, "use_karras_sigmas": True, "use_exponential_sigmas": True}, 10), ValueError, "use_karras_sigmas", "use_exponential_sigmas", "only one", id="diffusers-sigmas-two-respacings"),
-    row(lambda: _interop().to_diffusers(model_sampling("flux")), TypeError, "to_diffusers", "ModelSamplingFlux_CONST", "discrete", id="to-diffusers-flux"),
+    row(lambda: _interop().to_diffusers(model_sampling("stable_cascade")), ValueError, "diffusers has no scheduler", "StableCascadeSampling", "flow matching", id="to-diffusers-cascade"),
+    row(lambda: _interop().to_diffusers(model_sampling("flux")), ValueError, "EulerDiscreteScheduler", "ModelSamplingFlux_CONST", "FlowMatchEulerDiscreteScheduler", id="to-diffusers-flux-as-euler"),
     row(lambda: _interop().from_diffusers({**SD_CONFIG, "beta_start": NAN}), ValueError, "beta_start", "nan", "finite", id="from-diffusers-beta-start-nan"),
     row(lambda: _interop().from_diffusers({**SD_CONFIG, "trained_betas": [[0.1, 0.2]]}), ValueError, "trained_betas", "1-D", id="from-diffusers-trained-betas-2d"),
     row(lambda: _interop().from_diffusers({**SD_CONFIG, "rescale_betas_zero_snr": "yes"}), TypeError, "rescale_betas_zero_snr", "'yes'", "True or False", id="from-diffusers-zsnr-str"),
@@ -317,5 +317,5 @@ def test_percent_outside_0_1_keeps_its_meaning(family, percent, expected):
 
 
 def test_messages_name_the_class_for_a_broken_table():
-    with pytest.raises(ValueError, match=r"ModelSamplingDiscreteFlow\(shift=2.0, multiplier=1000.0\)"):
+    with pytest.raises(ValueError, match=r"ModelSamplingDiscreteFlow\(shift=2.0, multiplier=1000\)"):
         SD3({"shift": 2.0}).load_state_dict({"sigmas": torch.full((1000,), -1.0), "log_sigmas": torch.zeros(1000)})

@@ -13,8 +13,8 @@ from sched_nb.compose import DEFAULT_PARAMETERIZATION, PARAMETERIZATIONS, SCHEDU
 from helpers import load_golden
 
 SCHEDULE_NAMES = ["discrete", "discrete_distilled", "discrete_edm", "continuous_edm", "continuous_v",
-                  "stable_cascade", "discrete_flow", "flux"]
-PARAM_NAMES = ["eps", "v_prediction", "edm", "x0", "const", "lcm"]
+                  "stable_cascade", "discrete_flow", "flux", "cosmos_rflow"]
+PARAM_NAMES = ["eps", "v_prediction", "edm", "x0", "const", "lcm", "cosmos_rflow"]
 
 
 def test_registries_hold_the_documented_names():
@@ -41,7 +41,8 @@ def test_every_schedule_is_reachable_with_its_default(schedule, device):
 def test_defaults_per_schedule():
     assert DEFAULT_PARAMETERIZATION == {
         "discrete": "eps", "discrete_distilled": "lcm", "discrete_edm": "edm", "continuous_edm": "edm",
-        "continuous_v": "v_prediction", "stable_cascade": "eps", "discrete_flow": "const", "flux": "const"}
+        "continuous_v": "v_prediction", "stable_cascade": "eps", "discrete_flow": "const", "flux": "const",
+        "cosmos_rflow": "cosmos_rflow"}
 
 
 @pytest.mark.parametrize("schedule", SCHEDULE_NAMES)
@@ -94,6 +95,25 @@ def test_settings_reach_the_schedule():
     assert zs.sigmas[-1].item() > 4000   # the zero-terminal-SNR rescale ran
     assert model_sampling("discrete", beta_schedule="cosine").beta_schedule == "cosine"
     assert len(model_sampling("discrete_distilled").sigmas) == 50
+    assert len(model_sampling("discrete_distilled", original_timesteps=25).sigmas) == 25   # a factory setting
+
+
+def test_factory_settings_are_applied_after_the_reference_constructor():
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2   # SD's own
+    ms = model_sampling("discrete", "v_prediction", given_betas=betas, zsnr=True)
+    assert ms.beta_schedule == "given" and ms.zsnr is True
+    assert torch.equal(ms.sigmas, model_sampling("discrete", zsnr=True).sigmas)
+    lcm = model_sampling("discrete_distilled", given_betas=betas, original_timesteps=10)
+    assert lcm.sigmas.shape == (10,) and lcm.skip_steps == 100 and lcm.timestep(lcm.sigmas[:1]).item() == 99
+    with pytest.raises(ValueError, match="ModelSamplingDiscrete does not take the setting 'sigma_data'"):
+        model_sampling("discrete", sigma_data=0.5)   # the reference's discrete sigma_data is always 1.0
+    with pytest.raises(ValueError, match="StableCascadeSampling does not take the setting 'given_betas'"):
+        model_sampling("stable_cascade", given_betas=betas)
+
+
+def test_docstring_names_every_registered_name():
+    for name in [*SCHEDULES, *PARAMETERIZATIONS]:
+        assert repr(name) in model_sampling.__doc__, name
 
 
 def test_factory_matches_golden_through_compose():

@@ -10,7 +10,7 @@ import torch
 from sched_nb.compose import model_sampling
 
 FAMILIES = ["discrete", "discrete_distilled", "discrete_edm", "continuous_edm", "continuous_v",
-            "stable_cascade", "discrete_flow", "flux"]
+            "stable_cascade", "discrete_flow", "flux", "cosmos_rflow"]
 PARAMS = ["eps", "v_prediction", "edm", "x0", "const", "img_to_img"]
 HALF = [torch.float16, torch.bfloat16]
 ULP = {torch.float16: 2 ** -10, torch.bfloat16: 2 ** -7, torch.float32: 2 ** -23}
@@ -19,7 +19,7 @@ INDEX_TIME = ("discrete", "discrete_distilled")
 HUGE = {"discrete": {"beta_schedule": "sqrt", "linear_start": 1e-4, "linear_end": 0.02},
         "discrete_distilled": {"beta_schedule": "sqrt", "linear_start": 1e-4, "linear_end": 0.02},
         "discrete_edm": {"beta_schedule": "sqrt", "linear_start": 1e-4, "linear_end": 0.02},
-        "continuous_edm": {"sigma_max": 1e6}, "continuous_v": {"sigma_max": 1e6}}
+        "continuous_edm": {"sigma_max": 1e6}, "continuous_v": {"sigma_max": 1e6}, "cosmos_rflow": {"sigma_max": 1e6}}
 
 
 def inside(ms, n=7):
@@ -55,8 +55,10 @@ def test_conversions_answer_in_the_input_dtype(family, dtype, device):
         close_to_float64(t, ms.timestep(sig.to(dtype).double()), dtype if dtype != torch.float64 else torch.float32)
     tt = times(ms).to(dtype)
     s = ms.sigma(tt)
-    assert s.dtype == dtype and s.device.type == device.type
-    close_to_float64(s, ms.sigma(tt.double()), dtype if dtype != torch.float64 else torch.float32)
+    # a discrete sigma is the reference's `timestep.float()` arithmetic: float32 for every time but a float64 one
+    wanted = torch.float32 if family in INDEX_TIME and dtype != torch.float64 else dtype
+    assert s.dtype == wanted and s.device.type == device.type
+    close_to_float64(s, ms.sigma(tt.double()), dtype if wanted != torch.float64 else torch.float32)
 
 
 @pytest.mark.parametrize("dtype", HALF)
@@ -73,33 +75,48 @@ def test_half_time_is_computed_in_float32_or_better(family, dtype, device):
     assert mismatch.float().mean().item() < 0.01
 
 
+def reference_dtype(name, param, sigma, x):
+    "The dtype of the reference's expression: PyTorch's promotion of the latent with sigma as its reshape leaves it."
+    s = sigma.view(()) if sigma.numel() == 1 else sigma.view(-1, *(1,) * (x.ndim - 1))
+    if name == "inverse_noise_scaling" and param != "const": return x.dtype          # the latent, returned as it is
+    if name == "calculate_input" and param in ("const", "img_to_img"): return x.dtype
+    if name == "calculate_denoised" and param in ("x0", "img_to_img"): return x.dtype  # the model output itself
+    return (x * s).dtype
+
+
+@pytest.mark.parametrize("batch", [3, 1])
 @pytest.mark.parametrize("dtype", HALF + [torch.float64])
 @pytest.mark.parametrize("param", PARAMS)
-def test_parameterizations_answer_in_the_latent_dtype(param, dtype, device):
+def test_parameterizations_answer_in_the_references_dtype(param, dtype, batch, device):
+    "A float32 [B] sigma promotes a half latent to float32; the 0-d sigma of a batch of one does not; float64 wins."
     ms = model_sampling("continuous_edm" if param != "const" else "discrete_flow", param, sigma_data=0.5) \
         if param != "const" else model_sampling("discrete_flow", param)
-    sig = torch.tensor([0.01, 0.3, 0.9] if param == "const" else [0.01, 1.0, 4500.0], device=device)
-    x = torch.randn(3, 4, 2, 2, device=device).to(dtype)
-    out = torch.randn(3, 4, 2, 2, device=device).to(dtype)
+    sig = torch.tensor([0.01, 0.3, 0.9] if param == "const" else [0.01, 1.0, 4500.0], device=device)[:batch]
+    x = torch.randn(batch, 4, 2, 2, device=device).to(dtype)
+    out = torch.randn(batch, 4, 2, 2, device=device).to(dtype)
     for name, result, reference in (
         ("calculate_input", ms.calculate_input(sig, x), ms.calculate_input(sig.double(), x.double())),
         ("calculate_denoised", ms.calculate_denoised(sig, out, x), ms.calculate_denoised(sig.double(), out.double(), x.double())),
         ("noise_scaling", ms.noise_scaling(sig, out, x), ms.noise_scaling(sig.double(), out.double(), x.double())),
         ("inverse_noise_scaling", ms.inverse_noise_scaling(sig, x), ms.inverse_noise_scaling(sig.double(), x.double())),
     ):
-        assert result.dtype == dtype, name
+        wanted = reference_dtype(name, param, sig, x)
+        assert result.dtype == wanted, name
         assert result.device.type == device.type, name
         assert torch.isfinite(result).all(), f"{name} overflowed in {dtype}"
-        close_to_float64(result, reference, dtype if dtype != torch.float64 else torch.float32)
+        if wanted in HALF: close_to_float64(result, reference, wanted)   # computed wider, rounded once
+        else:   # float32 or float64 arithmetic: within float32 rounding, cancellation included (c_skip x + c_out F)
+            torch.testing.assert_close(result.double(), reference.double(), rtol=1e-5, atol=1e-6 * reference.abs().max().item())
 
 
 def test_zsnr_sigma_squared_does_not_overflow_half(device):
     "4519 squared is 2e7, far past float16's 65504: the arithmetic must not happen in float16."
     ms = model_sampling("discrete", "v_prediction", zsnr=True).to(device)
-    sig = ms.sigmas[-1:].expand(2)
-    x = torch.randn(2, 4, device=device, dtype=torch.float16)
-    for result in (ms.calculate_input(sig, x), ms.calculate_denoised(sig, x, x), ms.noise_scaling(sig, x, x, max_denoise=True)):
-        assert result.dtype == torch.float16 and torch.isfinite(result).all()
+    for sig in (ms.sigmas[-1:].expand(2), ms.sigmas[-1:]):   # a batch of sigmas (float32 answer), a single one (float16)
+        x = torch.randn(len(sig), 4, device=device, dtype=torch.float16)
+        wanted = torch.float32 if len(sig) > 1 else torch.float16
+        for result in (ms.calculate_input(sig, x), ms.calculate_denoised(sig, x, x), ms.noise_scaling(sig, x, x, max_denoise=True)):
+            assert result.dtype == wanted and torch.isfinite(result).all()
 
 
 # --- buffers keep their dtype and move with the module ---
@@ -163,7 +180,7 @@ def test_denoiser_cast_keeps_the_schedule(device):
     x = torch.randn(2, 4, device=device, dtype=torch.float16)
     sigma = d.model_sampling.sigmas[[-1, 0]]
     out = Denoiser(lambda x_in, t: x_in, d.model_sampling)(x, sigma)   # an identity network: the wrapper's arithmetic
-    assert out.dtype == torch.float16 and torch.isfinite(out).all()
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()     # a float32 [B] sigma promotes, as in the reference
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -211,7 +228,8 @@ def assert_same_model_sampling(a, b, device):
 
 SETTINGS = {"discrete": {"zsnr": True}, "discrete_distilled": {"original_timesteps": 25}, "discrete_edm": {"beta_schedule": "cosine"},
             "continuous_edm": {"sigma_max": 80.0, "sigma_data": 0.5}, "continuous_v": {"sigma_min": 0.03},
-            "stable_cascade": {"shift": 2.0}, "discrete_flow": {"shift": 3.0}, "flux": {"shift": 0.5}}
+            "stable_cascade": {"shift": 2.0}, "discrete_flow": {"shift": 3.0}, "flux": {"shift": 0.5},
+            "cosmos_rflow": {"sigma_max": 80.0}}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

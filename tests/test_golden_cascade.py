@@ -73,7 +73,17 @@ def test_is_a_discrete_model_sampling():
     assert isinstance(ms, sched_nb.ModelSamplingDiscrete)
     assert ms.shift == 1.0 and float(ms.cosine_s) == pytest.approx(8e-3)
     assert float(ms._init_alpha_cumprod) == pytest.approx(math.cos(8e-3 / 1.008 * math.pi / 2) ** 2)
-    assert sorted(ms.state_dict()) == ["alphas_cumprod", "log_sigmas", "sigmas"]
+    assert sorted(ms.state_dict()) == ["log_sigmas", "sigmas"]   # the reference's two buffers
+    # what the reference's discrete parent constructor leaves behind
+    assert (ms.linear_start, ms.linear_end, ms.zsnr, ms.sigma_data, ms.num_timesteps) == (0.00085, 0.012, False, 1.0, 10000)
+
+
+@pytest.mark.parametrize("shift", [1.0, 2.0, 3.7])
+def test_percent_to_sigma_is_the_sigma_of_a_hosts_float32_time(shift, device):
+    "Computed in float64 on purpose, yet bit-equal to what `sigma` gives a host for the float32 time 1 - p."
+    ms = sched_nb.StableCascadeSampling({"shift": shift}).to(device)
+    for p in (1e-6, 0.1, 0.25, 0.4, 0.5, 0.75, 0.9, 0.999):
+        assert ms.percent_to_sigma(p) == ms.sigma(torch.tensor(1 - p, device=device)).item()
 
 
 def test_timestep_ignores_shift():

@@ -1,13 +1,27 @@
-"""The continuous EDM and V schedules against the reference implementation's golden values (relative 1e-4)."""
+"""The continuous EDM, V and Cosmos rectified-flow schedules against the reference implementation's golden values.
+
+The tables and the EDM conversions go through float32 `exp` and `log`: bit for bit the reference's operations
+replayed on this machine, and within one float32 ulp of the golden values (tests/helpers.py). `percent_to_sigma`
+(Python floats) and the Cosmos conversions (plain arithmetic) equal the golden values exactly. The V conversions
+compute in float64 on purpose and are held to 1e-4.
+"""
+import math
 
 import pytest
 import torch
 
 import sched_nb
-from helpers import assert_rel_close, check_conversion, check_percent_to_sigma, load_golden
+from sched_nb.compose import model_sampling
+from helpers import as_tensor, assert_rel_close, check_conversion, check_exact_or_one_ulp, check_percent_to_sigma, load_golden
 
-CASES = load_golden()["continuous_edm"]
+GOLDEN = load_golden()
+CASES = GOLDEN["continuous_edm"]
 RTOL = 1e-4
+
+
+def _reference_table(settings):
+    "The reference's table: a float32 linspace of the logarithms of the ends, then exp."
+    return torch.linspace(math.log(settings.get("sigma_min", 0.002)), math.log(settings.get("sigma_max", 120.0)), 1000).exp()
 
 
 def _ids(case):
@@ -24,21 +38,65 @@ def test_schedule_matches_reference(case, device):
     ms = _build(case, device)
     assert ms.sigma_data == case["sigma_data"]
     assert ms.sigmas.device.type == device.type and ms.sigmas.dtype == torch.float32
-    assert_rel_close(ms.sigmas, case["sigmas"], RTOL, "sigmas")
-    assert_rel_close(ms.log_sigmas, torch.tensor(case["sigmas"], dtype=torch.float64).log(), RTOL, "log_sigmas")
-    assert_rel_close(ms.sigma_min, case["sigma_min"], RTOL, "sigma_min")
-    assert_rel_close(ms.sigma_max, case["sigma_max"], RTOL, "sigma_max")
+    table = _reference_table(case["settings"])
+    check_exact_or_one_ulp(ms.sigmas, case["sigmas"], table, "sigmas")
+    assert torch.equal(ms.log_sigmas.cpu(), table.log())
+    assert float(ms.sigma_min) == case["sigma_min"] and float(ms.sigma_max) == case["sigma_max"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 @pytest.mark.parametrize("method", ["timestep", "sigma"])
 def test_conversion_matches_reference(case, method, device):
-    check_conversion(_build(case, device), case, method, RTOL, device, case["class"])
+    ms = _build(case, device)
+    check_conversion(ms, case, method, RTOL, device, case["class"])
+    if case["class"] == "ModelSamplingContinuousEDM":   # the reference's float32 expressions, bit for bit
+        x = torch.tensor(case[method]["in"], device=device)
+        here = 0.25 * x.log() if method == "timestep" else (x / 0.25).exp()
+        check_exact_or_one_ulp(getattr(ms, method)(x), case[method]["out"], here, method)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 def test_percent_to_sigma_matches_reference(case, device):
-    check_percent_to_sigma(_build(case, device), case, RTOL)
+    check_percent_to_sigma(_build(case, device), case, 0.0)
+
+
+def test_v_round_trip_is_at_least_as_close_as_the_reference():
+    "At sigma = 500 the reference's float32 atan and tan give back 499.987; float64 rounded once does better."
+    ms = sched_nb.ModelSamplingContinuousV()
+    s = torch.tensor([500.0])
+    reference = ((s.atan() / math.pi * 2) * math.pi / 2).tan().item()
+    assert abs(reference - 499.987) < 1e-3
+    assert abs(ms.sigma(ms.timestep(s)).item() - 500.0) <= abs(reference - 500.0)
+    s32 = torch.tensor([0.5, 14.6, 500.0])   # the time is the float64 one, rounded once
+    assert torch.equal(ms.timestep(s32), torch.tensor([math.atan(v) / math.pi * 2 for v in s32.double().tolist()]))
+
+
+COSMOS = GOLDEN["cosmos_rflow"]
+
+
+@pytest.mark.parametrize("case", COSMOS)
+def test_cosmos_rflow_matches_reference(case, device):
+    ms = model_sampling("cosmos_rflow", **case["settings"]).to(device)
+    assert type(ms).__mro__[1:3] == (sched_nb.ModelSamplingCosmosRFlow, sched_nb.ModelSamplingContinuousEDM)
+    assert ms.sigma_data == case["sigma_data"]
+    check_exact_or_one_ulp(ms.sigmas, case["sigmas"], _reference_table(case["settings"]), "sigmas")
+    assert float(ms.sigma_min) == case["sigma_min"] and float(ms.sigma_max) == case["sigma_max"]
+    x = torch.tensor(case["timestep"]["in"], device=device)
+    assert ms.timestep(x).cpu().tolist() == torch.tensor(case["timestep"]["out"]).tolist()   # sigma / (sigma + 1), exactly
+    # the reference takes one time at a time; sched_nb takes them one at a time or all at once, with the same floats
+    times = torch.tensor(case["sigma"]["in"], device=device)
+    one_by_one = [ms.sigma(times[i]).item() for i in range(len(times))]
+    assert one_by_one == torch.tensor(case["sigma"]["out"]).tolist() == ms.sigma(times).cpu().tolist()
+    check_percent_to_sigma(ms, case, 0.0)
+    t = {k: as_tensor(case[k], device) for k in ("noise", "model_output", "model_input", "latent_image")}
+    sigma = torch.tensor(case["denoise_sigma"], device=device)
+    sigma_b = sigma.view(-1, 1, 1, 1)
+    for name, got in (("calculate_input", ms.calculate_input(sigma, t["noise"])),
+                      ("calculate_denoised", ms.calculate_denoised(sigma, t["model_output"], t["model_input"])),
+                      ("noise_scaling", ms.noise_scaling(sigma_b, t["noise"], t["latent_image"])),
+                      ("inverse_noise_scaling", ms.inverse_noise_scaling(sigma_b, t["latent_image"]))):
+        assert got.dtype == torch.float32 and got.device.type == device.type
+        assert_rel_close(got, as_tensor(case[name]), 2e-5, f"COSMOS_RFLOW.{name}")
 
 
 def test_every_golden_class_is_covered():

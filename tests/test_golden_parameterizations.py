@@ -33,3 +33,16 @@ def test_parameterization_matches_reference(case, device):
 
 def test_every_golden_class_is_covered():
     assert {c["class"] for c in CASES} == {"EPS", "V_PREDICTION", "EDM", "X0", "CONST"}
+
+
+def test_cosmos_rflow_case_is_the_parameterization_too():
+    "The cosmos_rflow section's four outputs, through the COSMOS_RFLOW parameterization alone."
+    case = load_golden()["cosmos_rflow"][0]
+    p = sched_nb.COSMOS_RFLOW()
+    t = {k: as_tensor(case[k]) for k in ("noise", "model_output", "model_input", "latent_image")}
+    sigma = torch.tensor(case["denoise_sigma"])
+    sigma_b = sigma.view(-1, 1, 1, 1)
+    assert_rel_close(p.calculate_input(sigma, t["noise"]), as_tensor(case["calculate_input"]), RTOL, "calculate_input")
+    assert_rel_close(p.calculate_denoised(sigma, t["model_output"], t["model_input"]), as_tensor(case["calculate_denoised"]), RTOL, "calculate_denoised")
+    assert_rel_close(p.noise_scaling(sigma_b, t["noise"], t["latent_image"]), as_tensor(case["noise_scaling"]), RTOL, "noise_scaling")
+    assert torch.equal(p.inverse_noise_scaling(sigma_b, t["latent_image"]), as_tensor(case["inverse_noise_scaling"]))
