@@ -25,6 +25,7 @@ _PUBLIC = {
     "multistep": ["sample_lms", "sample_dpmpp_2m", "sample_ipndm", "sample_ipndm_v", "sample_deis", "sample_uni_pc",
                   "sample_uni_pc_bh2", "sample_res_multistep", "sample_gradient_estimation", "res_multistep",
                   "gradient_estimation"],
+    "convergence": ["SAMPLER_ORDERS", "ode_reference", "error_curve", "measured_order", "karras_steps"],
     "interop": ["from_diffusers", "diffusers_sigmas", "to_diffusers"],
     "toy": ["two_moons", "spiral", "sliced_wasserstein", "ToyNet", "train_toy", "TOY_MODELS", "toy_model_samplings", "toy_sigmas", "sampler_table"],
     "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary"],

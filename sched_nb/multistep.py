@@ -163,23 +163,44 @@ def sample_deis(model, x, sigmas, extra_args=None, callback=None, disable=None,
     weights = lambda st: _basis_integrals(st.host, max_order, to_t).tolist()
     return _slope_multistep(model, x, sigmas, extra_args, callback, disable, weights)
 
-# %% ../nbs/11_multistep.ipynb #0b3dcdc8
+# %% ../nbs/11_multistep.ipynb #7894d953
+def _phi(k:int, z:float) -> float:
+    "phi_k(z) for one float (the samplers notebook's `phi`, without tensors)."
+    if abs(z) < 1: return sum(z ** j / math.factorial(j + k) for j in range(18))
+    v = math.exp(z)
+    for j in range(1, k + 1): v = (v - 1 / math.factorial(j - 1)) / z
+    return v
+
+def _solve(a:list, b:list) -> list:
+    "The solution of the small linear system a x = b (Gaussian elimination with partial pivoting)."
+    n = len(b)
+    m = [list(row) + [v] for row, v in zip(a, b)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[p] = m[p], m[c]
+        for r in range(c + 1, n):
+            f = m[r][c] / m[c][c]
+            m[r] = [u - f * w for u, w in zip(m[r], m[c])]
+    x = [0.0] * n
+    for r in reversed(range(n)): x[r] = (m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))) / m[r][r]
+    return x
+
 def _unipc_move(lam:list, hist:int, p:int, variant:str, corrector:bool):
     "Weights of one UniPC step of order p from lam[hist] back: (x, D_0, D_-1, ...) for the predictor, and the corrector's (..., D_t)."
     h = lam[-1] - lam[hist]
     hh = -h
     B = hh if variant == "bh1" else math.expm1(hh)
     r = [(lam[hist - k] - lam[hist]) / h for k in range(1, p)] + [1.0]
-    R = torch.tensor([[rk ** m for rk in r] for m in range(p)], dtype=torch.float64)
-    b = torch.tensor([math.factorial(m) * phi(m + 1, hh).item() * hh / B for m in range(1, p + 1)], dtype=torch.float64)
+    R = [[rk ** m for rk in r] for m in range(p)]
+    b = [math.factorial(m) * _phi(m + 1, hh) * hh / B for m in range(1, p + 1)]
     base = [math.exp(-h), -math.expm1(-h)]               # sigma_t / sigma_0 on x, 1 - e^-h on D_0
     def weights(rho):                                   # D_0 and each D_-k through Delta_k = (D_-k - D_0) / r_k
         w = base + [-B * rho[k - 1] / r[k - 1] for k in range(1, len(rho) + 1)]
         w[1] -= sum(w[2:])
         return w
-    rho_p = [] if p == 1 else [0.5] if p == 2 else torch.linalg.solve(R[:-1, :-1], b[:-1]).tolist()
+    rho_p = [] if p == 1 else [0.5] if p == 2 else _solve([row[:-1] for row in R[:-1]], b[:-1])
     if not corrector: return weights(rho_p), None
-    rho_c = [0.5] if p == 1 else torch.linalg.solve(R, b).tolist()
+    rho_c = [0.5] if p == 1 else _solve(R, b)
     return weights(rho_p), weights(rho_c)               # the corrector's last weight goes to D_t (its r is 1)
 
 @torch.no_grad()

@@ -436,23 +436,24 @@ def sample_ddim(model, x, sigmas, extra_args=None, callback=None, disable=None,
         if cn[i] > 0: x = x.add_(noise(call.sigma(i), call.sigma(i + 1)), alpha=cn[i])
     return x
 
-# %% ../nbs/10_samplers.ipynb #70014051
+# %% ../nbs/10_samplers.ipynb #65dbfcff
 def _dpm_solver_step(t:torch.Tensor, t_next:torch.Tensor, order:int, r1:float=0.5, r2:float=2 / 3):
-    "One DPM-Solver step from t to t_next (0-d tensors, t = -log sigma): the stages' sigmas, and each later stage's and the result's weights on the stages' x - D."
+    "One DPM-Solver step from t to t_next (0-d tensors, t = -log sigma): the stages' sigmas, each later stage's and the result's weights on the stages' x - D, and the result's weights one order lower."
     h, sig, f = t_next - t, lambda u: (-u).exp(), float       # in the dtypes of t and t_next, as the reference computes
     s0, sn, e = sig(t), sig(t_next), h.expm1()
     A = sn * e                                                 # sigma' (e^h - 1): the first-order step's weight on eps
-    if order == 1 or h == 0: return [f(s0)], [], [-f(A) / f(s0)]
+    first = [-f(A) / f(s0)]
+    if order == 1 or h == 0: return [f(s0)], [], first, first
     s1 = sig(t + r1 * h)
     a10 = -f(s1 * (r1 * h).expm1()) / f(s0)
-    if order == 2:
-        B = sn / (2 * r1) * e
-        return [f(s0), f(s1)], [[a10]], [(f(B) - f(A)) / f(s0), -f(B) / f(s1)]
+    B = sn / (2 * r1) * e
+    second = [(f(B) - f(A)) / f(s0), -f(B) / f(s1)]
+    if order == 2: return [f(s0), f(s1)], [[a10]], second, first
     s2 = sig(t + r2 * h)
     Q = s2 * (r2 / r1) * ((r2 * h).expm1() / (r2 * h) - 1)
     C = sn / r2 * (e / h - 1)
     return ([f(s0), f(s1), f(s2)], [[a10], [(f(Q) - f(s2 * (r2 * h).expm1())) / f(s0), -f(Q) / f(s1)]],
-            [(f(C) - f(A)) / f(s0), 0.0, -f(C) / f(s2)])
+            [(f(C) - f(A)) / f(s0), 0.0, -f(C) / f(s2)], second)
 
 def _run_stages(call, k:int, x, e0, stages, weights):
     "The later stages of a DPM-Solver step (network calls at table[k + 1], ...) and the step's result."
@@ -475,7 +476,7 @@ def _ancestral_t(t:torch.Tensor, t_next:torch.Tensor, t_end:torch.Tensor, eta:fl
     t_down = torch.minimum(t_end, -down.log())
     return t_down, float((sn ** 2 - (-t_down).exp() ** 2).clamp_min(0).sqrt())
 
-# %% ../nbs/10_samplers.ipynb #3e550db5
+# %% ../nbs/10_samplers.ipynb #3ba586bb
 @register_sampler
 @torch.no_grad()
 def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=None,
@@ -494,7 +495,7 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
     plan, table = [], []
     for i, order in enumerate(orders):
         t_down, su = _ancestral_t(ts[i], ts[i + 1], t_end, eta)
-        sig, stages, weights = _dpm_solver_step(ts[i], t_down, order, 0.5 if order == 2 else 1 / 3)
+        sig, stages, weights, _ = _dpm_solver_step(ts[i], t_down, order, 0.5 if order == 2 else 1 / 3)
         plan.append((len(table), stages, weights, su * s_noise)); table += sig + [float((-ts[i + 1]).exp())]
     call = ModelCall(model, x, torch.tensor(table, dtype=torch.float64), extra_args)
     noise = _noise_maker(x, None, noise_sampler)
@@ -506,7 +507,7 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
         if cn: x = x.add_(noise(call.sigma(k), call.sigma(k + len(stages) + 1)), alpha=cn)
     return x
 
-# %% ../nbs/10_samplers.ipynb #eb4405f8
+# %% ../nbs/10_samplers.ipynb #84b976a3
 class _StepSizeController:
     "PID control of the step size from the error estimates (Soederlind's digital filters, as k-diffusion has it)."
     def __init__(self, h, pcoeff, icoeff, dcoeff, order, accept_safety, eps=1e-8):
@@ -547,25 +548,26 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
     s, t_end = _dpm_limits(st)
     pid = _StepSizeController(h_init, *(check_number(n, v) for n, v in (("pcoeff", pcoeff), ("icoeff", icoeff), ("dcoeff", dcoeff))),
                               1.5 if eta else order, accept_safety)
-    call, noise, x_prev, denoised = ModelCall(model, x, st.host[:1], extra_args), _noise_maker(x, None, noise_sampler), x, None
+    extra, noise, x_prev, denoised = extra_args or {}, _noise_maker(x, None, noise_sampler), x, None
+    dev = dict(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+    at = lambda sigma, u: model(u, torch.full((x.shape[0],), sigma, **dev), **extra)   # levels found in the loop
     info, scale = {"steps": 0, "nfe": 0, "n_accept": 0, "n_reject": 0}, 1 / math.sqrt(max(x.numel(), 1))
     with tqdm(disable=bool(disable)) as bar:
         while s < t_end - 1e-5:
             t = torch.minimum(t_end, s + pid.h)
             t_down, su = _ancestral_t(s, t, t_end, eta)
-            if denoised is None: denoised = call.at(float((-s).exp()), x); info["nfe"] += 1
-            sig, stages, high = _dpm_solver_step(s, t_down, order, 1 / 3 if order == 3 else 0.5)
-            low = _dpm_solver_step(s, t_down, order - 1, 1 / 3)[2]
-            stage_call = lambda k, u: call.at(sig[k], u)
-            x_high, e = _run_stages(stage_call, 0, x, x - denoised, stages, high)
+            if denoised is None: denoised = at(float((-s).exp()), x); info["nfe"] += 1
+            sig, stages, high, low = _dpm_solver_step(s, t_down, order, 1 / 3 if order == 3 else 0.5)
+            x_high, e = _run_stages(lambda k, u: at(sig[k], u), 0, x, x - denoised, stages, high)
             x_low = lincomb(x, *zip(low, e))
+            gap = lincomb(e[0], *((wh - wl, ek) for wh, wl, ek in zip(high[1:], low[1:] + [0.0] * 2, e[1:])), scale=high[0] - low[0])
             info["nfe"] += len(stages)
             delta = torch.maximum(x_low.abs(), x_prev.abs()).mul_(rtol).clamp_min_(atol)
-            error = torch.linalg.vector_norm((x_low - x_high) / delta).item() * scale   # the host read
+            error = torch.linalg.vector_norm(gap.div_(delta)).item() * scale   # the host read
             if pid.propose(error):
-                if su: x_high = x_high.add_(noise(*call.table.new_tensor([float((-s).exp()), float((-t).exp())])), alpha=su * s_noise)
+                if su: x_high = x_high.add_(noise(*torch.tensor([float((-s).exp()), float((-t).exp())], **dev)), alpha=su * s_noise)
                 x_prev, x, s = x_low, x_high, t
-                sigma = call.table.new_tensor(float((-s).exp()))
+                sigma = torch.tensor(float((-s).exp()), **dev)
                 report(callback, info["n_accept"], x, sigma, sigma, denoised)
                 info["n_accept"] += 1; denoised = None
             else: info["n_reject"] += 1
