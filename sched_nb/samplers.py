@@ -507,7 +507,7 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
         if cn: x = x.add_(noise(call.sigma(k), call.sigma(k + len(stages) + 1)), alpha=cn)
     return x
 
-# %% ../nbs/10_samplers.ipynb #84b976a3
+# %% ../nbs/10_samplers.ipynb #db9d8a76
 class _StepSizeController:
     "PID control of the step size from the error estimates (Soederlind's digital filters, as k-diffusion has it)."
     def __init__(self, h, pcoeff, icoeff, dcoeff, order, accept_safety, eps=1e-8):
@@ -548,17 +548,17 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
     s, t_end = _dpm_limits(st)
     pid = _StepSizeController(h_init, *(check_number(n, v) for n, v in (("pcoeff", pcoeff), ("icoeff", icoeff), ("dcoeff", dcoeff))),
                               1.5 if eta else order, accept_safety)
-    extra, noise, x_prev, denoised = extra_args or {}, _noise_maker(x, None, noise_sampler), x, None
+    noise, x_prev, denoised = _noise_maker(x, None, noise_sampler), x, None
     dev = dict(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
-    at = lambda sigma, u: model(u, torch.full((x.shape[0],), sigma, **dev), **extra)   # levels found in the loop
     info, scale = {"steps": 0, "nfe": 0, "n_accept": 0, "n_reject": 0}, 1 / math.sqrt(max(x.numel(), 1))
     with tqdm(disable=bool(disable)) as bar:
         while s < t_end - 1e-5:
             t = torch.minimum(t_end, s + pid.h)
             t_down, su = _ancestral_t(s, t, t_end, eta)
-            if denoised is None: denoised = at(float((-s).exp()), x); info["nfe"] += 1
             sig, stages, high, low = _dpm_solver_step(s, t_down, order, 1 / 3 if order == 3 else 0.5)
-            x_high, e = _run_stages(lambda k, u: at(sig[k], u), 0, x, x - denoised, stages, high)
+            call = ModelCall(model, x, torch.tensor(sig, dtype=torch.float64), extra_args)   # this step's levels, one look-up
+            if denoised is None: denoised = call(0, x); info["nfe"] += 1
+            x_high, e = _run_stages(call, 0, x, x - denoised, stages, high)
             x_low = lincomb(x, *zip(low, e))
             gap = lincomb(e[0], *((wh - wl, ek) for wh, wl, ek in zip(high[1:], low[1:] + [0.0] * 2, e[1:])), scale=high[0] - low[0])
             info["nfe"] += len(stages)
