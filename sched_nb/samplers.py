@@ -261,7 +261,7 @@ def _noise_maker(x, generator=None, noise_sampler=None):
     device = generator.device if generator is not None else x.device
     return lambda sigma, sigma_next: torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
-# %% ../nbs/10_samplers.ipynb #7fbc255e
+# %% ../nbs/10_samplers.ipynb #292671d8
 SAMPLER_NAMES = ("euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
     "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde",
     "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun",
@@ -306,6 +306,11 @@ def register_sampler(fn, name:str|None=None):
     "Add `fn` to `SAMPLERS` under `name` (default: its name without `sample_`) and return it: a decorator."
     SAMPLERS[name or fn.__name__.removeprefix("sample_")] = fn
     return fn
+
+def __getattr__(name:str):
+    "`sched_nb.samplers.sample_<name>` for every registered sampler, whichever family's module defines it."
+    if name.startswith("sample_") and name[len("sample_"):] in SAMPLERS: return SAMPLERS[name[len("sample_"):]]
+    raise AttributeError(f"module 'sched_nb.samplers' has no attribute {name!r}")
 
 # %% ../nbs/10_samplers.ipynb #ac82760d
 @register_sampler
