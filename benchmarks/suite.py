@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -18,20 +19,24 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from . import baselines as B
+from . import sampler_baselines as SB
 from .measure import compare_times, peak_memories
 
 PRESETS = {
     # sizes of the look-ups; the argmin rule is run up to `argmin_max` values (its matrix is T x N floats)
     "full": dict(lookup_sizes=(1_000, 100_000, 200_000, 1_000_000), argmin_max=200_000, family_size=1_000_000,
                  latent=(4, 4, 128, 128), euler_latents=((1, 4, 64, 64), (1, 4, 8, 8)), steps=30,
-                 turns=7, target_s=0.02, budget_s=3.0, slow_turns=3, imports=True, import_runs=2),
+                 turns=7, target_s=0.02, budget_s=3.0, slow_turns=3, imports=True, import_runs=2,
+                 sampler_latents=((1, 4, 64, 64), (1, 4, 8, 8)), samplers=SB.SAMPLER_ROWS),
     "quick": dict(lookup_sizes=(1_000, 200_000), argmin_max=200_000, family_size=100_000,
                   latent=(4, 4, 128, 128), euler_latents=((1, 4, 64, 64),), steps=30,
-                  turns=3, target_s=0.01, budget_s=1.0, slow_turns=1, imports=True, import_runs=1),
+                  turns=3, target_s=0.01, budget_s=1.0, slow_turns=1, imports=True, import_runs=1,
+                  sampler_latents=((1, 4, 8, 8),), samplers=SB.SAMPLER_ROWS),
     # a smoke test of the machinery only (seconds): the figures mean nothing at these sizes
     "tiny": dict(lookup_sizes=(100, 1_000), argmin_max=1_000, family_size=1_000,
                  latent=(2, 4, 16, 16), euler_latents=((1, 4, 8, 8),), steps=5,
-                 turns=1, target_s=0.001, budget_s=0.2, slow_turns=1, imports=False, import_runs=1),
+                 turns=1, target_s=0.001, budget_s=0.2, slow_turns=1, imports=False, import_runs=1,
+                 sampler_latents=((1, 4, 8, 8),), samplers=("euler", "dpm_fast", "lms", "uni_pc")),
 }
 
 HEAVY_MODULES = ("matplotlib", "ipywidgets", "diffusers")
@@ -108,6 +113,7 @@ class Bench:
         self.p, self.device = PRESETS[preset], torch.device(device)
         self.report = Report(machine_info(self.device))
         self.pending = []   # (row, attribute, function) whose peak memory is still to be measured
+        self.summaries = []   # (summary row, the rows it summarises): its peak memory is theirs
 
     # measurement shortcuts
     def times(self, fns: dict, slow=False) -> dict:
@@ -123,6 +129,10 @@ class Bench:
         peaks = peak_memories({str(i): fn for i, (_, _, fn) in enumerate(self.pending)}, self.device)
         for i, (row, attr, _) in enumerate(self.pending): setattr(row, attr, peaks[str(i)])
         self.pending = []
+        for row, rows in self.summaries:   # a summary's peak memory is the largest of its rows'
+            row.ours_mem = max(r.ours_mem for r in rows)
+            row.base_mem = max((r.base_mem for r in rows if r.base_mem is not None), default=None)
+        self.summaries = []
 
     def row(self, group, operation, size, ours=None, baseline="", base=None, target=None, note="", slow=False,
             base_memory=True):
@@ -332,6 +342,65 @@ class Bench:
                                 lambda: torch.lerp(model(x, sig_i), x, ratio), "diffusers scale_model_input + net + step",
                                 lambda: B.diffusers_one_step(sched, B.no_op_net, x, i), target=1.0)
 
+    def samplers(self):
+        "Every deterministic sampler, 30 steps with a no-op network, beside k-diffusion's function of the same name."
+        model_sampling, calculate_sigmas = _optional("compose", "model_sampling"), _optional("schedulers", "calculate_sigmas")
+        SAMPLERS, Denoiser = _optional("samplers", "SAMPLERS", "Denoiser") or (None, None)
+        steps = self.p["steps"]
+        group = f"samplers, {steps} steps, no-op network"
+        if SAMPLERS is None or model_sampling is None or calculate_sigmas is None:
+            self.skip(group, "every sampler", why="sched_nb.samplers, compose or schedulers not importable"); return
+        K = SB.k_diffusion()
+        model = Denoiser(B.no_op_net, model_sampling("discrete", "eps")).to(self.device)
+        sigmas = calculate_sigmas(model.model_sampling, "karras", steps).to(self.device)
+        for shape in self.p["sampler_latents"]:
+            x = torch.randn(shape, device=self.device, generator=_generator(self.device))
+            one_pass = self.times({"pass": lambda: x.mul(0.5)})["pass"]
+            summary = []
+            for name in self.p["samplers"]:
+                if name not in SAMPLERS: self.skip(group, f"sample_{name}", _shape(shape)); continue
+                r = self.sampler_row(group, name, shape, model, x, sigmas, SAMPLERS[name], K, one_pass)
+                if r.speedup: summary.append(r)
+            if summary:
+                gm = lambda v: math.exp(sum(math.log(u) for u in v) / len(v))
+                r = Row(group, f"geometric mean of the {len(summary)} speed-ups above", _shape(shape), gm([r.ours_s for r in summary]),
+                        None, "k-diffusion, same samplers", gm([r.base_s for r in summary]), None,
+                        target=1.3 if shape[-1] <= 8 else None, note="ratio of the geometric means of the times")
+                self.summaries.append((r, summary))
+                self.report.rows.append(r)
+
+    def sampler_row(self, group, name, shape, model, x, sigmas, fn, K, one_pass):
+        "One sampler's row: its time, network calls and per-step overhead, beside k-diffusion's when it has the name."
+        host = sigmas.cpu()
+        seen = []
+        fn(lambda x, sigma, **extra: seen.append(1) or model(x, sigma, **extra), x, host, disable=True)
+        nfe, steps = len(seen), len(host) - 1
+        s_b, t_b = sigmas[:1].expand(shape[0]), model.timesteps(sigmas[:1]).expand(shape[0])
+        fns = {"ours": lambda: fn(model, x, host, disable=True),
+               "calls": lambda: [model.denoise(x, s_b, t_b, {}) for _ in range(nfe)]}   # the network's share of the run
+        baseline = ""
+        if name in SB.IN_K_DIFFUSION and not isinstance(K, str):
+            theirs = SB.k_diffusion_sampler(K, name)
+            fns["base"], baseline = (lambda: theirs(model, x, sigmas)), f"k-diffusion sample_{name}"
+            # k-diffusion's lms takes its step to 0 as a polynomial step where ComfyUI's lands on D: compare above 0;
+            # dpm_adaptive's float32 error estimate cancels differently in each (step sizes then differ by 1e-4): float64
+            dt = torch.float64 if name == "dpm_adaptive" else x.dtype
+            check = (sigmas[:-1] if name == "lms" else sigmas).to(dt)
+            a, b = fn(model, x.to(dt), check.cpu(), disable=True), theirs(model, x.to(dt), check)
+            rel = ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+            self.check(f"sched_nb and k-diffusion {name} give the same latent {_shape(shape)}" + (" (float64)" if dt != x.dtype else ""),
+                       rel <= 1e-4, f"max difference {rel:.1e} of the largest value")
+        elif name in SB.IN_K_DIFFUSION: baseline = f"k-diffusion not loaded: {K}"
+        t = self.times(fns)
+        r = Row(group, f"sample_{name}", _shape(shape), t["ours"], None, baseline, t.get("base"), None,
+                target=1.0 if "base" in t else None)
+        self.later(r, "ours_mem", fns["ours"])
+        if "base" in fns: self.later(r, "base_mem", fns["base"])
+        self.report.rows.append(r)
+        r.note = (f"{nfe} calls; per step {_seconds(t['ours'] / steps)}, of which sampler overhead "
+                  f"{_seconds(max(t['ours'] - t['calls'], 0.0) / steps)}; one elementwise pass {_seconds(one_pass)}")
+        return r
+
     def diffusers_setup(self):
         "Making the inference sigmas: diffusers' set_timesteps beside sched_nb's step schedules."
         if not _has_diffusers(): self.skip("inference sigmas", "set_timesteps", why="diffusers not installed"); return
@@ -358,7 +427,7 @@ class Bench:
                      "diffusers set_timesteps", base)
 
     def run(self, progress=None) -> Report:
-        for part in (self.imports, self.construction, self.lookups, self.denoised, self.euler, self.diffusers_setup):
+        for part in (self.imports, self.construction, self.lookups, self.denoised, self.euler, self.samplers, self.diffusers_setup):
             if progress: progress(part.__doc__.split(":")[0].split(",")[0])
             with torch.no_grad():
                 part()

@@ -138,7 +138,7 @@ def sigma_from_log_snr(lam:torch.Tensor, flow:bool) -> torch.Tensor:
     "The noise level at log-SNR `lam` (the inverse of `log_snr`)."
     return torch.sigmoid(-lam) if flow else torch.exp(-lam)
 
-# %% ../nbs/10_samplers.ipynb #59b7db0c
+# %% ../nbs/10_samplers.ipynb #78d80ac1
 class Steps:
     "A checked step schedule and what samplers derive from it, on the host in float64."
     def __init__(self, model, # the model (its `model_sampling` tells whether it is a flow model)
@@ -146,6 +146,7 @@ class Steps:
                  sigmas, # the step schedule
                 ):
         self.host = check_sigmas(sigmas)
+        self.dtype = sigmas.dtype if isinstance(sigmas, torch.Tensor) and sigmas.is_floating_point() else torch.float64
         self.sigma, self.sigma_next, self.n = self.host[:-1], self.host[1:], len(self.host) - 1
         self.flow = is_flow(model)
         self.alpha = flow_alpha(self.host, self.flow)
@@ -176,7 +177,7 @@ class ModelCall:
         "D(x; sigma) at a noise level found during the loop (one timestep look-up per call)."
         return self.model(x, self.table.new_full((x.shape[0],), sigma), **self.extra)
 
-# %% ../nbs/10_samplers.ipynb #955e4af3
+# %% ../nbs/10_samplers.ipynb #a9ed646a
 def progress(n:int, disable=None):
     "range(n) with a progress bar: a notebook bar in Jupyter, a text bar in a terminal, none with `disable=True`."
     return trange(n, disable=bool(disable))
@@ -201,7 +202,7 @@ def ei_step(x:torch.Tensor, denoised:torch.Tensor, cx:float, cd:float) -> torch.
 def phi(k:int, z) -> torch.Tensor:
     "phi_k(z) = sum_j z^j / (j + k)!, the exponential integrators' weights (phi_0 = e^z), accurate near z = 0."
     z = torch.as_tensor(z, dtype=torch.float64)
-    series = sum(z ** j / math.factorial(j + k) for j in range(18))
+    series = sum(z ** j / float(math.factorial(j + k)) for j in range(18))
     rec = z.exp()
     for j in range(1, k + 1): rec = (rec - 1 / math.factorial(j - 1)) / z
     return torch.where(z.abs() < 1, series, rec)
@@ -254,7 +255,7 @@ def _noise_maker(x, generator=None, noise_sampler=None):
     device = generator.device if generator is not None else x.device
     return lambda sigma, sigma_next: torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
-# %% ../nbs/10_samplers.ipynb #7fbc255e
+# %% ../nbs/10_samplers.ipynb #292671d8
 SAMPLER_NAMES = ("euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
     "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde",
     "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun",
@@ -299,6 +300,12 @@ def register_sampler(fn, name:str|None=None):
     "Add `fn` to `SAMPLERS` under `name` (default: its name without `sample_`) and return it: a decorator."
     SAMPLERS[name or fn.__name__.removeprefix("sample_")] = fn
     return fn
+
+def __getattr__(name:str):
+    "`sched_nb.samplers.sample_<name>` for every registered sampler, whichever family's module defines it; `sample`."
+    if name == "sample": return importlib.import_module("sched_nb.guidance").sample   # defined with all its options there
+    if name.startswith("sample_") and name[len("sample_"):] in SAMPLERS: return SAMPLERS[name[len("sample_"):]]
+    raise AttributeError(f"module 'sched_nb.samplers' has no attribute {name!r}")
 
 # %% ../nbs/10_samplers.ipynb #ac82760d
 @register_sampler
@@ -429,21 +436,24 @@ def sample_ddim(model, x, sigmas, extra_args=None, callback=None, disable=None,
         if cn[i] > 0: x = x.add_(noise(call.sigma(i), call.sigma(i + 1)), alpha=cn[i])
     return x
 
-# %% ../nbs/10_samplers.ipynb #80b04a26
-def _dpm_solver_step(t:float, t_next:float, order:int, r1:float=0.5, r2:float=2 / 3):
-    "One DPM-Solver step in t = -log sigma: the stages' sigmas, and each later stage's and the result's weights on the stages' x - D."
-    h, sig = t_next - t, lambda t: math.exp(-t)
-    s0, sn, e = sig(t), sig(t_next), math.expm1(t_next - t)
-    if order == 1 or h == 0: return [s0], [], [-sn * e / s0]
+# %% ../nbs/10_samplers.ipynb #65dbfcff
+def _dpm_solver_step(t:torch.Tensor, t_next:torch.Tensor, order:int, r1:float=0.5, r2:float=2 / 3):
+    "One DPM-Solver step from t to t_next (0-d tensors, t = -log sigma): the stages' sigmas, each later stage's and the result's weights on the stages' x - D, and the result's weights one order lower."
+    h, sig, f = t_next - t, lambda u: (-u).exp(), float       # in the dtypes of t and t_next, as the reference computes
+    s0, sn, e = sig(t), sig(t_next), h.expm1()
+    A = sn * e                                                 # sigma' (e^h - 1): the first-order step's weight on eps
+    first = [-f(A) / f(s0)]
+    if order == 1 or h == 0: return [f(s0)], [], first, first
     s1 = sig(t + r1 * h)
-    a10 = -s1 * math.expm1(r1 * h) / s0
-    if order == 2:
-        b1 = -sn / (2 * r1) * e
-        return [s0, s1], [[a10]], [(-sn * e - b1) / s0, b1 / s1]
+    a10 = -f(s1 * (r1 * h).expm1()) / f(s0)
+    B = sn / (2 * r1) * e
+    second = [(f(B) - f(A)) / f(s0), -f(B) / f(s1)]
+    if order == 2: return [f(s0), f(s1)], [[a10]], second, first
     s2 = sig(t + r2 * h)
-    q = s2 * (r2 / r1) * (math.expm1(r2 * h) / (r2 * h) - 1)
-    p = sn / r2 * (e / h - 1)
-    return [s0, s1, s2], [[a10], [(-s2 * math.expm1(r2 * h) + q) / s0, -q / s1]], [(-sn * e + p) / s0, 0.0, -p / s2]
+    Q = s2 * (r2 / r1) * ((r2 * h).expm1() / (r2 * h) - 1)
+    C = sn / r2 * (e / h - 1)
+    return ([f(s0), f(s1), f(s2)], [[a10], [(f(Q) - f(s2 * (r2 * h).expm1())) / f(s0), -f(Q) / f(s1)]],
+            [(f(C) - f(A)) / f(s0), 0.0, -f(C) / f(s2)], second)
 
 def _run_stages(call, k:int, x, e0, stages, weights):
     "The later stages of a DPM-Solver step (network calls at table[k + 1], ...) and the step's result."
@@ -454,18 +464,19 @@ def _run_stages(call, k:int, x, e0, stages, weights):
     return lincomb(x, *zip(weights, e)), e
 
 def _dpm_limits(st:Steps):
-    "ComfyUI's reading of a schedule for DPM-Solver: (t = -log sigma_max, t = -log of the last nonzero sigma)."
+    "ComfyUI's reading of a schedule for DPM-Solver: t = -log sigma at sigmas[0] and at the last nonzero sigma (0-d tensors)."
     s_min = st.host[-1] if st.host[-1] > 0 else st.host[-2]
-    return -math.log(st.host[0]), -math.log(s_min)
+    return -st.host[0].to(st.dtype).log(), -s_min.to(st.dtype).log()
 
-def _ancestral_t(t:float, t_next:float, t_end:float, eta:float):
+def _ancestral_t(t:torch.Tensor, t_next:torch.Tensor, t_end:torch.Tensor, eta:float):
     "The step's end in t and the std of the noise added there, for DPM-Solver with eta > 0."
     if not eta: return t_next, 0.0
-    down, up, _ = ancestral_split(torch.tensor(math.exp(-t)), torch.tensor(math.exp(-t_next)), eta)
-    t_down = min(t_end, -math.log(down.item()) if down > 0 else math.inf)
-    return t_down, math.sqrt(max(math.exp(-2 * t_next) - math.exp(-2 * t_down), 0.0))
+    s, sn = (-t).exp(), (-t_next).exp()
+    down = ancestral_split(s, sn, eta)[0]
+    t_down = torch.minimum(t_end, -down.log())
+    return t_down, float((sn ** 2 - (-t_down).exp() ** 2).clamp_min(0).sqrt())
 
-# %% ../nbs/10_samplers.ipynb #fbf54741
+# %% ../nbs/10_samplers.ipynb #3ba586bb
 @register_sampler
 @torch.no_grad()
 def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=None,
@@ -477,13 +488,15 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
     eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
     st = Steps(model, x, sigmas)
     t0, t_end = _dpm_limits(st)
+    if not t_end > t0: eta = 0.0                          # one noise level only: nothing to integrate, no noise to add
     m, nfe = st.n // 3 + 1, st.n
     orders = [3] * (m - 2) + [2, 1] if nfe % 3 == 0 else [3] * (m - 1) + [nfe % 3]
-    ts, plan, table = torch.linspace(t0, t_end, m + 1, dtype=torch.float64).tolist(), [], []
+    ts = torch.linspace(t0, t_end, m + 1)                 # in torch's default dtype, as the reference builds it
+    plan, table = [], []
     for i, order in enumerate(orders):
         t_down, su = _ancestral_t(ts[i], ts[i + 1], t_end, eta)
-        sig, stages, weights = _dpm_solver_step(ts[i], t_down, order, 0.5 if order == 2 else 1 / 3)
-        plan.append((len(table), stages, weights, su * s_noise)); table += sig + [math.exp(-ts[i + 1])]
+        sig, stages, weights, _ = _dpm_solver_step(ts[i], t_down, order, 0.5 if order == 2 else 1 / 3)
+        plan.append((len(table), stages, weights, su * s_noise)); table += sig + [float((-ts[i + 1]).exp())]
     call = ModelCall(model, x, torch.tensor(table, dtype=torch.float64), extra_args)
     noise = _noise_maker(x, None, noise_sampler)
     for i in progress(len(plan), disable):
@@ -494,7 +507,7 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
         if cn: x = x.add_(noise(call.sigma(k), call.sigma(k + len(stages) + 1)), alpha=cn)
     return x
 
-# %% ../nbs/10_samplers.ipynb #76c3b1a2
+# %% ../nbs/10_samplers.ipynb #db9d8a76
 class _StepSizeController:
     "PID control of the step size from the error estimates (Soederlind's digital filters, as k-diffusion has it)."
     def __init__(self, h, pcoeff, icoeff, dcoeff, order, accept_safety, eps=1e-8):
@@ -535,26 +548,26 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
     s, t_end = _dpm_limits(st)
     pid = _StepSizeController(h_init, *(check_number(n, v) for n, v in (("pcoeff", pcoeff), ("icoeff", icoeff), ("dcoeff", dcoeff))),
                               1.5 if eta else order, accept_safety)
-    call, noise, x_prev, denoised = ModelCall(model, x, st.host[:1], extra_args), _noise_maker(x, None, noise_sampler), x, None
+    noise, x_prev, denoised = _noise_maker(x, None, noise_sampler), x, None
+    dev = dict(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
     info, scale = {"steps": 0, "nfe": 0, "n_accept": 0, "n_reject": 0}, 1 / math.sqrt(max(x.numel(), 1))
     with tqdm(disable=bool(disable)) as bar:
         while s < t_end - 1e-5:
-            t = min(t_end, s + pid.h)
+            t = torch.minimum(t_end, s + pid.h)
             t_down, su = _ancestral_t(s, t, t_end, eta)
-            if denoised is None: denoised = call.at(math.exp(-s), x); info["nfe"] += 1
-            sig, stages, high = _dpm_solver_step(s, t_down, order, 1 / 3 if order == 3 else 0.5)
-            low = _dpm_solver_step(s, t_down, order - 1, 1 / 3)[2]
-            table = torch.tensor(sig, dtype=torch.float64)
-            stage_call = lambda k, u: call.at(table[k].item(), u)
-            x_high, e = _run_stages(stage_call, 0, x, x - denoised, stages, high)
+            sig, stages, high, low = _dpm_solver_step(s, t_down, order, 1 / 3 if order == 3 else 0.5)
+            call = ModelCall(model, x, torch.tensor(sig, dtype=torch.float64), extra_args)   # this step's levels, one look-up
+            if denoised is None: denoised = call(0, x); info["nfe"] += 1
+            x_high, e = _run_stages(call, 0, x, x - denoised, stages, high)
             x_low = lincomb(x, *zip(low, e))
+            gap = lincomb(e[0], *((wh - wl, ek) for wh, wl, ek in zip(high[1:], low[1:] + [0.0] * 2, e[1:])), scale=high[0] - low[0])
             info["nfe"] += len(stages)
             delta = torch.maximum(x_low.abs(), x_prev.abs()).mul_(rtol).clamp_min_(atol)
-            error = torch.linalg.vector_norm((x_low - x_high) / delta).item() * scale   # the host read
+            error = torch.linalg.vector_norm(gap.div_(delta)).item() * scale   # the host read
             if pid.propose(error):
-                if su: x_high = x_high.add_(noise(*call.table.new_tensor([math.exp(-s), math.exp(-t)])), alpha=su * s_noise)
+                if su: x_high = x_high.add_(noise(*torch.tensor([float((-s).exp()), float((-t).exp())], **dev)), alpha=su * s_noise)
                 x_prev, x, s = x_low, x_high, t
-                sigma = call.table.new_tensor(math.exp(-s))
+                sigma = torch.tensor(float((-s).exp()), **dev)
                 report(callback, info["n_accept"], x, sigma, sigma, denoised)
                 info["n_accept"] += 1; denoised = None
             else: info["n_reject"] += 1
@@ -578,13 +591,3 @@ def prepare_latent(model_sampling, # the model's model sampling
 def finish_latent(model_sampling, sigmas:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
     "The sampled latent with the model sampling's scaling undone: `inverse_noise_scaling(sigmas[-1], x)`."
     return model_sampling.inverse_noise_scaling(torch.as_tensor(sigmas, device=x.device)[-1:], x)
-
-# %% ../nbs/10_samplers.ipynb #39b09833
-_ELSEWHERE = {"sample": "guidance"}   # defined by a later chapter's module, importable from here too
-
-def __getattr__(name:str):
-    "`sample` and every registered sampler as `sample_<name>`, from the module that defines it."
-    if name in _ELSEWHERE: return getattr(importlib.import_module(f"sched_nb.{_ELSEWHERE[name]}"), name)
-    if name.startswith("sample_") and name[len("sample_"):] in SAMPLERS: return SAMPLERS[name[len("sample_"):]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
