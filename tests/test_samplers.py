@@ -67,7 +67,7 @@ def _moments(x): return torch.stack([x.mean(), x.std(), (x < 0).double().mean()]
 
 
 @pytest.mark.parametrize("flow", [False, True], ids=["ve", "flow"])
-@pytest.mark.parametrize("sampler", ALL_SAMPLERS[:4], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("sampler", [sample_euler, sample_heun, sample_dpmpp_2m, sample_euler_ancestral], ids=lambda f: f.__name__)
 def test_samplers_reach_the_mixture(sampler, flow):
     means, stds, weights = [[-2.0], [1.0], [3.0]], [0.5, 0.6, 0.4], [0.2, 0.5, 0.3]
     den = GaussianMixtureDenoiser(means, stds, weights, flow=flow)
@@ -291,3 +291,37 @@ def test_max_denoise_is_decided_from_the_first_sigma():
     torch.testing.assert_close(prepare_latent(ms, top, noise), noise * (1 + ms.sigma_max ** 2).sqrt())
     low = torch.tensor([2.0, 0.0])
     torch.testing.assert_close(prepare_latent(ms, low, noise), noise * 2.0)
+
+
+@pytest.mark.parametrize("code", [
+    "import sched_nb, torch\nassert sched_nb.sample_ipndm.__module__ == 'sched_nb.multistep'\n"
+    "from sched_nb.samplers import SAMPLERS, sample\nassert {'uni_pc', 'lms', 'euler'} <= set(SAMPLERS)\n"
+    "sample(sched_nb.Denoiser(lambda x, t: x, sched_nb.model_sampling('discrete', 'eps')), torch.zeros(1, 2),"
+    " torch.tensor([1.0, 0.0]), 'deis', disable=True)",
+    "from sched_nb import SAMPLERS\nassert {'uni_pc', 'lms', 'euler'} <= set(SAMPLERS) and SAMPLERS['deis'].__name__ == 'sample_deis'",
+], ids=["family module first", "registry first"])
+def test_every_import_order_sees_every_sampler(code):
+    "Whichever module is imported first, the registry holds every family's samplers (no circular import)."
+    import subprocess, sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_progress_bar_is_shown_by_default(capsys):
+    den = GaussianMixtureDenoiser(MU, [S])
+    sample_euler(den, torch.zeros(2, 2), karras(3))
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_denoiser_quantize_false_asks_for_the_fractional_timestep():
+    class Fractional:
+        sigma_max = torch.tensor(10.0)
+        def timestep(self, sigma, quantize=True): return sigma * 100 if quantize else sigma * 100 + 0.25
+        def calculate_input(self, sigma, x): return x
+        def calculate_denoised(self, sigma, out, x): return out
+    seen = []
+    den = Denoiser(lambda x, t: seen.append(t) or x, Fractional(), quantize=False)
+    den(torch.zeros(2, 1), torch.tensor([1.0, 2.0]))
+    torch.testing.assert_close(seen[0], torch.tensor([100.25, 200.25]))
+    with pytest.raises(TypeError, match="takes no quantize argument"):
+        Denoiser(lambda x, t: x, model_sampling("continuous_edm", "edm"), quantize=False)
