@@ -116,6 +116,15 @@ def test_an_image_does_not_change_with_its_batch(name):
     assert torch.equal(run(x, 11), four) and not torch.equal(run(x, 12)[0], four[0])
 
 
+def test_one_tree_per_image_when_seeded_one_for_the_batch_when_not():
+    x = torch.zeros(5, 2)
+    assert len(BrownianTreeNoiseSampler(x, 0.1, 1.0, seed=3).trees) == 5
+    assert len(BrownianTreeNoiseSampler(x, 0.1, 1.0).trees) == 1            # random noise: no image to keep apart
+    assert len(BrownianTreeNoiseSampler(x, 0.1, 1.0, seed=3, per_item=False).trees) == 1
+    assert len(BrownianTreeNoiseSampler(x, 0.1, 1.0, per_item=True).trees) == 5
+    assert BrownianTreeNoiseSampler(x, 0.1, 1.0)(1.0, 0.5).shape == x.shape
+
+
 def test_the_gpu_names_keep_the_tree_on_the_latents_device():
     "On the CPU the `_gpu` names are the plain ones; the tree of each lives where the name says."
     den = ClassMixtureDenoiser([[0.0]], [1.0], [0])
