@@ -222,7 +222,7 @@ class History:
     def __getitem__(self, j:int): return self.items[j]
     def __len__(self) -> int: return len(self.items)
 
-# %% ../nbs/10_samplers.ipynb #59cc0cd1
+# %% ../nbs/10_samplers.ipynb #eb74388d
 def ancestral_split(sigma:torch.Tensor, sigma_next:torch.Tensor, eta:float=1.0, flow:bool=False):
     "An ancestral step's parts on host tensors: `(sigma_down, sigma_up, scale)`, plain or rectified-flow form."
     if flow:
@@ -236,7 +236,8 @@ def ancestral_split(sigma:torch.Tensor, sigma_next:torch.Tensor, eta:float=1.0, 
 def churn(st:Steps, s_churn:float=0.0, s_tmin:float=0.0, s_tmax:float=math.inf):
     "Karras et al.'s churn per step: the raised levels sigma_hat and the std of the noise that raises x to them."
     gamma = min(s_churn / st.n, 2 ** 0.5 - 1) if s_churn > 0 else 0.0
-    hat = st.sigma * (1 + gamma * ((st.sigma >= s_tmin) & (st.sigma <= s_tmax)))
+    on = ((st.sigma >= s_tmin) & (st.sigma <= s_tmax)).to(st.sigma.dtype)
+    hat = st.sigma * (1 + gamma * on)
     return hat, (hat ** 2 - st.sigma ** 2).clamp_min(0).sqrt()
 
 def _check_churn(s_churn, s_tmin, s_tmax, s_noise):

@@ -88,7 +88,7 @@ def test_deis_rhoab_is_lms():
 
 def test_dpm_solver_1_is_the_ddim_step():
     t, tn = torch.tensor(-math.log(5.0), dtype=torch.float64), torch.tensor(-math.log(2.0), dtype=torch.float64)
-    _, _, (w,) = _dpm_solver_step(t, tn, 1)
+    _, _, (w,), _ = _dpm_solver_step(t, tn, 1)
     assert w == pytest.approx(2.0 / 5.0 - 1.0, rel=1e-14)                  # x + w (x - D) = D + (2/5)(x - D)
 
 
