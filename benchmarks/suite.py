@@ -419,7 +419,7 @@ class Bench:
         for shape in self.p["sampler_latents"]:
             x = torch.randn(shape, device=self.device, generator=_generator(self.device))
             z = torch.randn(shape, device=self.device, generator=_generator(self.device))
-            noise = lambda sigma, sigma_next: z   # the same cheap noise source for both: the rows time the samplers
+            noise = (lambda z: lambda sigma, sigma_next: z)(z)   # the same cheap noise for both: the rows time the samplers
             one_pass = self.times({"pass": lambda: x.mul(0.5)})["pass"]
             for name in self.p["stochastic"]:
                 if name not in SAMPLERS: self.skip(group, f"sample_{name}", _shape(shape)); continue
