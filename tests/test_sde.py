@@ -270,3 +270,13 @@ def test_bad_options_are_refused_by_name(bad, match):
                        disable=True, **bad)
     with pytest.raises(ValueError, match="a list of 2 seeds"):
         BrownianTreeNoiseSampler(torch.zeros(2, 3), 0.1, 1.0, seed=[1, 2, 3])
+
+
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "res_multistep_ancestral", "lcm"])
+def test_a_generator_makes_the_ancestral_samplers_repeat(name):
+    den = ClassMixtureDenoiser([[-1.0], [1.0]], [0.5, 0.4], [0, 0])
+    x, sig = 14.6 * torch.randn(3, 4, 1, generator=torch.Generator().manual_seed(0)), calculate_sigmas(model_sampling("discrete", "eps"), "karras", 6)
+    run = lambda seed: SAMPLERS[name](den, x, sig, generator=torch.Generator().manual_seed(seed), disable=True)
+    assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))
+    seeded = SAMPLERS[name](den, x, sig, extra_args={"seed": 1}, disable=True)   # extra_args' seed: a generator on x's device
+    assert torch.equal(seeded, run(1))
