@@ -32,3 +32,20 @@ def k_diffusion_sampler(K, name: str):
         return run
     fn = getattr(K, f"sample_{name}")
     return lambda model, x, sigmas: fn(model, x, sigmas, disable=True)
+
+
+# the stochastic samplers sched_nb times, and those k-diffusion 0.1.1 has under the same name
+STOCHASTIC_ROWS = ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
+                   "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "ddpm", "lcm", "res_multistep_ancestral", "er_sde", "seeds_2",
+                   "seeds_3", "sa_solver", "sa_solver_pece")
+STOCHASTIC_IN_K_DIFFUSION = ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
+                             "dpmpp_2m_sde_heun", "dpmpp_3m_sde")   # dpmpp_2m_sde_heun: k-diffusion's 2m_sde, solver_type="heun"
+
+
+def k_diffusion_stochastic(K, name: str):
+    "`fn(model, x, sigmas, noise_sampler)` running k-diffusion's stochastic sampler `name` (heun form for _heun)."
+    if name == "dpmpp_2m_sde_heun":
+        return lambda model, x, sigmas, noise_sampler: K.sample_dpmpp_2m_sde(model, x, sigmas, disable=True,
+                                                                            noise_sampler=noise_sampler, solver_type="heun")
+    fn = getattr(K, f"sample_{name}")
+    return lambda model, x, sigmas, noise_sampler: fn(model, x, sigmas, disable=True, noise_sampler=noise_sampler)

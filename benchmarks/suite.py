@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -27,16 +28,19 @@ PRESETS = {
     "full": dict(lookup_sizes=(1_000, 100_000, 200_000, 1_000_000), argmin_max=200_000, family_size=1_000_000,
                  latent=(4, 4, 128, 128), euler_latents=((1, 4, 64, 64), (1, 4, 8, 8)), steps=30,
                  turns=7, target_s=0.02, budget_s=3.0, slow_turns=3, imports=True, import_runs=2,
-                 sampler_latents=((1, 4, 64, 64), (1, 4, 8, 8)), samplers=SB.SAMPLER_ROWS),
+                 sampler_latents=((1, 4, 64, 64), (1, 4, 8, 8)), samplers=SB.SAMPLER_ROWS,
+                 stochastic=SB.STOCHASTIC_ROWS, brownian_latents=((1, 4, 64, 64), (1, 4, 8, 8))),
     "quick": dict(lookup_sizes=(1_000, 200_000), argmin_max=200_000, family_size=100_000,
                   latent=(4, 4, 128, 128), euler_latents=((1, 4, 64, 64),), steps=30,
                   turns=3, target_s=0.01, budget_s=1.0, slow_turns=1, imports=True, import_runs=1,
-                  sampler_latents=((1, 4, 8, 8),), samplers=SB.SAMPLER_ROWS),
+                  sampler_latents=((1, 4, 8, 8),), samplers=SB.SAMPLER_ROWS,
+                  stochastic=SB.STOCHASTIC_ROWS, brownian_latents=((1, 4, 8, 8),)),
     # a smoke test of the machinery only (seconds): the figures mean nothing at these sizes
     "tiny": dict(lookup_sizes=(100, 1_000), argmin_max=1_000, family_size=1_000,
                  latent=(2, 4, 16, 16), euler_latents=((1, 4, 8, 8),), steps=5,
                  turns=1, target_s=0.001, budget_s=0.2, slow_turns=1, imports=False, import_runs=1,
-                 sampler_latents=((1, 4, 8, 8),), samplers=("euler", "dpm_fast", "lms", "uni_pc")),
+                 sampler_latents=((1, 4, 8, 8),), samplers=("euler", "dpm_fast", "lms", "uni_pc"),
+                 stochastic=("euler_ancestral", "dpmpp_2m_sde", "sa_solver"), brownian_latents=((1, 4, 8, 8),)),
 }
 
 HEAVY_MODULES = ("matplotlib", "ipywidgets", "diffusers")
@@ -401,6 +405,87 @@ class Bench:
                   f"{_seconds(max(t['ours'] - t['calls'], 0.0) / steps)}; one elementwise pass {_seconds(one_pass)}")
         return r
 
+    def stochastic(self):
+        "Every stochastic sampler with a no-op network and one fixed noise tensor, beside k-diffusion's; the Brownian tree apart."
+        model_sampling, calculate_sigmas = _optional("compose", "model_sampling"), _optional("schedulers", "calculate_sigmas")
+        SAMPLERS, Denoiser = _optional("samplers", "SAMPLERS", "Denoiser") or (None, None)
+        steps = self.p["steps"]
+        group = f"stochastic samplers, {steps} steps, no-op network, the same fixed noise"
+        if SAMPLERS is None or model_sampling is None or calculate_sigmas is None or "dpmpp_2m_sde" not in SAMPLERS:
+            self.skip(group, "every stochastic sampler", why="sched_nb.sde, compose or schedulers not importable"); return
+        K = SB.k_diffusion()
+        model = Denoiser(B.no_op_net, model_sampling("discrete", "eps")).to(self.device)
+        sigmas = calculate_sigmas(model.model_sampling, "karras", steps).to(self.device)
+        for shape in self.p["sampler_latents"]:
+            x = torch.randn(shape, device=self.device, generator=_generator(self.device))
+            z = torch.randn(shape, device=self.device, generator=_generator(self.device))
+            noise = (lambda z: lambda sigma, sigma_next: z)(z)   # the same cheap noise for both: the rows time the samplers
+            one_pass = self.times({"pass": lambda: x.mul(0.5)})["pass"]
+            for name in self.p["stochastic"]:
+                if name not in SAMPLERS: self.skip(group, f"sample_{name}", _shape(shape)); continue
+                self.stochastic_row(group, name, shape, model, x, sigmas, SAMPLERS[name], K, noise, one_pass)
+        self.brownian(model, sigmas, SAMPLERS, K)
+
+    def stochastic_row(self, group, name, shape, model, x, sigmas, fn, K, noise, one_pass):
+        "One stochastic sampler's row, and its agreement with k-diffusion's before timing."
+        host = sigmas.cpu()
+        kw = {"tau_func": lambda s: 1.0} if name.startswith("sa_solver") else {}   # sched_nb's default for a plain model
+        seen = []
+        fn(lambda x, sigma, **extra: seen.append(1) or model(x, sigma, **extra), x, host, noise_sampler=noise, disable=True, **kw)
+        nfe, steps = len(seen), len(host) - 1
+        s_b, t_b = sigmas[:1].expand(shape[0]), model.timesteps(sigmas[:1]).expand(shape[0])
+        fns = {"ours": lambda: fn(model, x, host, noise_sampler=noise, disable=True, **kw),
+               "calls": lambda: [model.denoise(x, s_b, t_b, {}) for _ in range(nfe)]}
+        baseline = ""
+        if name in SB.STOCHASTIC_IN_K_DIFFUSION and not isinstance(K, str):
+            theirs = SB.k_diffusion_stochastic(K, name)
+            fns["base"], baseline = (lambda: theirs(model, x, sigmas, noise)), f"k-diffusion sample_{name.removesuffix('_heun')}"
+            a, b = fns["ours"](), fns["base"]()
+            rel = ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+            self.check(f"sched_nb and k-diffusion {name} give the same latent with the same noise {_shape(shape)}", rel <= 1e-4,
+                       f"max difference {rel:.1e} of the largest value")
+        elif name in SB.STOCHASTIC_IN_K_DIFFUSION: baseline = f"k-diffusion not loaded: {K}"
+        t = self.times(fns)
+        r = Row(group, f"sample_{name}", _shape(shape), t["ours"], None, baseline, t.get("base"), None,
+                target=1.0 if "base" in t else None)
+        self.later(r, "ours_mem", fns["ours"])
+        if "base" in fns: self.later(r, "base_mem", fns["base"])
+        self.report.rows.append(r)
+        r.note = (f"{nfe} calls; per step {_seconds(t['ours'] / steps)}, of which sampler overhead "
+                  f"{_seconds(max(t['ours'] - t['calls'], 0.0) / steps)}; one elementwise pass {_seconds(one_pass)}")
+
+    def brownian(self, model, sigmas, SAMPLERS, K):
+        "The Brownian tree's cost per step: one query, sched_nb's tree per image beside k-diffusion's, and whole runs."
+        BT = _optional("sde", "BrownianTreeNoiseSampler")
+        group = "Brownian-tree noise (torchsde), per query"
+        if BT is None or isinstance(K, str): self.skip(group, "BrownianTreeNoiseSampler", why="sched_nb.sde or k-diffusion missing"); return
+        host = sigmas.cpu()
+        lo, hi, steps = host[host > 0].min(), host.max(), len(host) - 1
+        levels = host.tolist()
+        for shape in self.p["brownian_latents"]:
+            x = torch.randn(shape, device=self.device)
+            @_quiet
+            def ours():
+                tree = BT(x, lo, hi, seed=1, cpu=True)
+                for i in range(steps - 1): tree(levels[i], levels[i + 1])
+            @_quiet
+            def theirs():
+                tree = K.BrownianTreeNoiseSampler(x.cpu(), lo, hi, seed=1)
+                for i in range(steps - 1): tree(host[i], host[i + 1]).to(x.device)
+            t = self.times({"ours": ours, "base": theirs}, slow=True)
+            r = Row(group, f"{steps - 1} queries of a new tree, per query", _shape(shape), t["ours"] / (steps - 1), None,
+                    "k-diffusion BrownianTreeNoiseSampler", t["base"] / (steps - 1), None,
+                    note="the tree on the CPU, queried at the schedule's sigmas; torchsde's search is all of it")
+            self.later(r, "ours_mem", ours); self.later(r, "base_mem", theirs)
+            self.report.rows.append(r)
+            fn = SAMPLERS["dpmpp_2m_sde"]
+            seeded = _quiet(lambda: fn(model, x, host, noise_sampler=BT(x, lo, hi, seed=1, cpu=True), disable=True))
+            base = _quiet(lambda: K.sample_dpmpp_2m_sde(model, x, sigmas, disable=True,
+                                                        noise_sampler=K.BrownianTreeNoiseSampler(x, lo.to(x.device), hi.to(x.device), seed=1)))
+            self.row(group, "sample_dpmpp_2m_sde, default Brownian noise", _shape(shape), seeded,
+                     "k-diffusion sample_dpmpp_2m_sde with its tree, same seed", base, slow=True,
+                     note=f"{steps} steps, a batch of one: the tree's cost dominates")
+
     def diffusers_setup(self):
         "Making the inference sigmas: diffusers' set_timesteps beside sched_nb's step schedules."
         if not _has_diffusers(): self.skip("inference sigmas", "set_timesteps", why="diffusers not installed"); return
@@ -433,7 +518,8 @@ class Bench:
                          "diffusers set_timesteps", base, target=1.0 if name == "normal" else None)
 
     def run(self, progress=None) -> Report:
-        for part in (self.imports, self.construction, self.lookups, self.denoised, self.euler, self.samplers, self.diffusers_setup):
+        for part in (self.imports, self.construction, self.lookups, self.denoised, self.euler, self.samplers, self.stochastic,
+                     self.diffusers_setup):
             if progress: progress(part.__doc__.split(":")[0].split(",")[0])
             with torch.no_grad():
                 part()
@@ -459,6 +545,15 @@ def _cascade_loop():
     try: cls = B.cascade_loop_class()
     except ImportError: return None
     return lambda shift=1.0: cls(shift)
+
+
+def _quiet(fn):
+    "`fn` without torchsde's warning that the schedule's ends lie a rounding outside its tree."
+    def run():
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Should have", UserWarning)
+            return fn()
+    return run
 
 
 def _generator(device):

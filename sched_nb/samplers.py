@@ -22,8 +22,7 @@ __all__ = ['SAMPLER_NAMES', 'DISCARD_PENULTIMATE_SIGMA_SAMPLERS', 'SAMPLERS', 'D
            'check_sigmas', 'is_flow', 'flow_alpha', 'log_snr', 'sigma_from_log_snr', 'Steps', 'ModelCall', 'progress',
            'report', 'euler_step', 'ei_coefficients', 'ei_step', 'phi', 'lincomb', 'History', 'ancestral_split',
            'churn', 'SamplerRegistry', 'register_sampler', 'sample_euler', 'sample_heun', 'sample_heunpp2',
-           'sample_dpm_2', 'sample_ddim', 'sample_dpm_fast', 'sample_dpm_adaptive', 'sample_euler_ancestral',
-           'sample_lcm', 'prepare_latent', 'finish_latent', 'sample']
+           'sample_dpm_2', 'sample_ddim', 'sample_dpm_fast', 'sample_dpm_adaptive', 'prepare_latent', 'finish_latent']
 
 # %% ../nbs/10_samplers.ipynb #ea0ceeee
 def _takes(fn, name:str) -> bool:
@@ -251,11 +250,6 @@ def _with_churn(st:Steps, hat:torch.Tensor):
     "The model-call table for a churned run and where sigma_hat[i] is in it: `(table, offset)`."
     return (st.host, 0) if torch.equal(hat, st.sigma) else (torch.cat([st.host, hat]), st.n + 1)
 
-def _ancestral_coefficients(host, flow:bool, eta:float):
-    "Per step: the weights of x, of the denoised image and of the fresh noise."
-    down, up, scale = ancestral_split(host[:-1], host[1:], eta, flow)
-    return (scale * down / host[:-1]).tolist(), (scale * (1 - down / host[:-1])).tolist(), up.tolist()
-
 def _noise_maker(x, generator=None, noise_sampler=None):
     "A function of (sigma, sigma_next) returning standard normal noise shaped like `x`."
     if noise_sampler is not None: return noise_sampler
@@ -309,7 +303,8 @@ def register_sampler(fn, name:str|None=None):
     return fn
 
 def __getattr__(name:str):
-    "`sched_nb.samplers.sample_<name>` for every registered sampler, whichever family's module defines it."
+    "`sched_nb.samplers.sample_<name>` for every registered sampler, whichever family's module defines it; `sample`."
+    if name == "sample": return importlib.import_module("sched_nb.guidance").sample   # defined with all its options there
     if name.startswith("sample_") and name[len("sample_"):] in SAMPLERS: return SAMPLERS[name[len("sample_"):]]
     raise AttributeError(f"module 'sched_nb.samplers' has no attribute {name!r}")
 
@@ -580,45 +575,6 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
             info["steps"] += 1; bar.update()
     return (x, info) if return_info else x
 
-# %% ../nbs/10_samplers.ipynb #27ce4060
-@register_sampler
-@torch.no_grad()
-def sample_euler_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None,
-                           eta:float=1.0, # 0: plain Euler; 1: the DDPM-like amount of fresh noise
-                           s_noise:float=1.0, # scale of the fresh noise
-                           generator:torch.Generator|None=None, # makes the noise reproducible
-                           noise_sampler=None, # or `noise_sampler(sigma, sigma_next) -> noise`
-                          ):
-    "Ancestral sampling with Euler steps: step below the next sigma, then add fresh noise up to it."
-    eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
-    st = Steps(model, x, sigmas)
-    cx, cd, cn = _ancestral_coefficients(st.host, st.flow, eta)
-    call, noise = ModelCall(model, x, st.host, extra_args), _noise_maker(x, generator, noise_sampler)
-    for i in progress(st.n, disable):
-        denoised = call(i, x)
-        report(callback, i, x, call.sigma(i), call.sigma(i), denoised)
-        x = (x * cx[i]).add_(denoised, alpha=cd[i])
-        if cn[i] > 0: x = x.add_(noise(call.sigma(i), call.sigma(i + 1)), alpha=cn[i] * s_noise)
-    return x
-
-# %% ../nbs/10_samplers.ipynb #c43c86eb
-@register_sampler
-@torch.no_grad()
-def sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None,
-               generator:torch.Generator|None=None, # makes the noise reproducible
-               noise_sampler=None, # or `noise_sampler(sigma, sigma_next) -> noise`
-              ):
-    "Latent consistency sampling (Luo et al. 2023): denoise, then re-noise to the next sigma."
-    st = Steps(model, x, sigmas)
-    alphas, s_next = st.alpha[1:].tolist(), st.sigma_next.tolist()
-    call, noise = ModelCall(model, x, st.host, extra_args), _noise_maker(x, generator, noise_sampler)
-    for i in progress(st.n, disable):
-        denoised = call(i, x)
-        report(callback, i, x, call.sigma(i), call.sigma(i), denoised)
-        x = denoised * alphas[i] if alphas[i] != 1 else denoised
-        if s_next[i] > 0: x = x + s_next[i] * noise(call.sigma(i), call.sigma(i + 1))
-    return x
-
 # %% ../nbs/10_samplers.ipynb #8f35ea55
 def prepare_latent(model_sampling, # the model's model sampling
                    sigmas:torch.Tensor, # the step schedule; noise is laid on at sigmas[0]
@@ -636,18 +592,3 @@ def prepare_latent(model_sampling, # the model's model sampling
 def finish_latent(model_sampling, sigmas:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
     "The sampled latent with the model sampling's scaling undone: `inverse_noise_scaling(sigmas[-1], x)`."
     return model_sampling.inverse_noise_scaling(torch.as_tensor(sigmas, device=x.device)[-1:], x)
-
-# %% ../nbs/10_samplers.ipynb #39b09833
-def sample(model, # a `Denoiser`: a network with its model sampling
-           noise:torch.Tensor, # standard normal noise, shaped like the latent
-           sigmas:torch.Tensor, # the step schedule (for img2img, the tail of a full one)
-           sampler="euler", # a name in SAMPLERS or a sampler function
-           latent_image:torch.Tensor|None=None, # the latent to start from (img2img)
-           max_denoise:bool|None=None, # see `prepare_latent`
-           **kwargs, # passed to the sampler: extra_args, callback, disable, generator, ...
-          ) -> torch.Tensor:
-    "Noise the starting latent, run `sampler` down `sigmas`, and undo the model sampling's scaling."
-    fn = SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))] if isinstance(sampler, str) or not callable(sampler) else sampler
-    ms = model.model_sampling
-    x = prepare_latent(ms, sigmas, noise, latent_image, max_denoise)
-    return finish_latent(ms, sigmas, fn(model, x, sigmas, **kwargs))

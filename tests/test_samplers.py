@@ -13,7 +13,8 @@ from sched_nb.samplers import (SAMPLERS, Denoiser, GaussianMixtureDenoiser, chec
                                prepare_latent, sample, sample_euler, sample_euler_ancestral, sample_heun, sample_lcm)
 
 ODE_SAMPLERS = [sample_euler, sample_heun, sample_dpmpp_2m]
-ALL_SAMPLERS = [SAMPLERS[name] for name in SAMPLERS]      # every registered sampler, of every family
+GUIDED = {name for name in SAMPLERS if name.endswith("_cfg_pp")}   # need a guided model: test_guidance.py checks them
+ALL_SAMPLERS = [SAMPLERS[name] for name in SAMPLERS if name not in GUIDED]   # every other sampler, of every family
 HOST_READS = {"dpm_adaptive"}                              # sizes its steps from an error read back each step
 
 
