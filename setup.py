@@ -22,6 +22,7 @@ lic = licenses.get(cfg["license"].lower(), (cfg["license"], None))
 requirements = shlex.split(cfg.get("requirements", ""))
 dev_requirements = shlex.split(cfg.get("dev_requirements", ""))
 explore_requirements = shlex.split(cfg.get("explore_requirements", ""))
+sde_requirements = shlex.split(cfg.get("sde_requirements", ""))
 console_scripts = cfg.get("console_scripts", "").split()
 
 setuptools.setup(
@@ -46,7 +47,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg["lib_path"]: ["*.ipynb", "data/*.pt", "share/voila/templates/*/*"]},
     install_requires=requirements,
-    extras_require={"dev": dev_requirements, "explore": explore_requirements},
+    extras_require={"dev": dev_requirements, "explore": explore_requirements, "sde": sde_requirements},
     python_requires=">=" + cfg["min_python"],
     zip_safe=False,
     entry_points={

@@ -31,6 +31,8 @@ def _takes(fn, name:str) -> bool:
     except (TypeError, ValueError): return False
     return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)
 
+_SAMPLER_KEYS = frozenset({"seed", "model_options"})   # extra_args the samplers read, not the network
+
 class Denoiser(torch.nn.Module):
     "A network and a model sampling as one denoiser `D(x, sigma) -> x0` (the reference's `apply_model`)."
     def __init__(self, net, # the network: `net(x_in, t, **extra) -> output`
@@ -58,10 +60,11 @@ class Denoiser(torch.nn.Module):
     def denoise(self, x:torch.Tensor, # the noisy latent
                 sigma:torch.Tensor, # its noise levels, shape [B]
                 t:torch.Tensor, # the network's timesteps for `sigma` (`self.timesteps(sigma)`)
-                extra:dict, # extra arguments for the network
+                extra:dict, # extra arguments for the network (`seed` and `model_options` are the samplers', not passed on)
                ) -> torch.Tensor:
         "The denoised latent, given the timesteps already looked up (what a sampler does once per run)."
         ms = self.model_sampling
+        if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
         out = self.net(ms.calculate_input(sigma, x), t, **extra)
         return ms.calculate_denoised(sigma, out, x)
 

@@ -325,3 +325,17 @@ def test_denoiser_quantize_false_asks_for_the_fractional_timestep():
     torch.testing.assert_close(seen[0], torch.tensor([100.25, 200.25]))
     with pytest.raises(TypeError, match="takes no quantize argument"):
         Denoiser(lambda x, t: x, model_sampling("continuous_edm", "edm"), quantize=False)
+
+
+def test_denoiser_keeps_the_samplers_extra_args_from_the_network():
+    "`seed` and `model_options` are read by the samplers; a network without **kwargs never sees them."
+    calls = []
+    def net(x, t, cond=None):   # takes no seed and no model_options
+        calls.append(cond)
+        return torch.zeros_like(x)
+    den = Denoiser(net, model_sampling("discrete", "eps"))
+    sigmas = torch.tensor([14.6, 1.0, 0.0])
+    x = torch.randn(2, 3)
+    out = sample_euler(den, x * sigmas[0], sigmas, extra_args={"seed": 7, "model_options": {}, "cond": "c"}, disable=True)
+    torch.testing.assert_close(out, x * sigmas[0])   # eps = 0: the latent does not move
+    assert calls == ["c", "c"]
