@@ -62,7 +62,7 @@ def sliced_wasserstein(a:torch.Tensor, # [n, d] points
         raise ValueError(f"a and b must be [n, d] point clouds of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     theta = torch.randn(a.shape[1], n_projections, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     theta = (theta / theta.norm(dim=0)).to(a.device)
-    pa, pb = (a.double() @ theta).sort(0).values, (b.double() @ theta.to(b.device)).sort(0).values
+    pa, pb = (theta.T @ a.double().T).sort(1).values, (theta.T.to(b.device) @ b.double().T).sort(1).values  # [directions, n]
     return (pa - pb).pow(2).mean().sqrt().item()
 
 # %% ../nbs/16_toy.ipynb #6641e67e

@@ -446,8 +446,14 @@ class ExplorerApp:
                           "Continuous": explore_continuous(), "Stable Cascade": explore_cascade(),
                           "Flow": explore_flow(), "Parameterizations": explore_parameterizations(),
                           "Step schedules": explore_steps(), "Samplers": explore_samplers()}
-        self.widget = W.Tab(children=[e.widget for e in self.explorers.values()], titles=list(self.explorers))
+        self.widget = W.Tab(children=[e._widget for e in self.explorers.values()], titles=list(self.explorers))
         self.widget.add_class("sched-nb-app")
+        self._show(0)
+        self.widget.observe(lambda change: self._show(change["new"]), names="selected_index")
+
+    def _show(self, index:int|None):
+        "Put tab `index` on show: its picture is rendered now and kept up to date from then on."
+        if index is not None: list(self.explorers.values())[index].widget
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         "The tabs, as a live widget."

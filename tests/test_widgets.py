@@ -215,6 +215,8 @@ def test_explorer_app_and_static_picture():
     from IPython.utils.capture import capture_output
     app = explorer_app()
     assert list(app.widget.titles) == list(app.explorers) and len(app.explorers) == 8 and "Samplers" in app.explorers
+    assert [e.image.value[:4] for e in app.explorers.values()] == [b"\x89PNG"] + [b""] * 7  # only the open tab is rendered
+    for i in range(8): app.widget.selected_index = i  # as clicking the tabs does
     assert all(e.image.value[:4] == b"\x89PNG" for e in app.explorers.values())
     assert all("sched-nb-explorer" in e.widget._dom_classes for e in app.explorers.values())
     shell = InteractiveShell.instance()

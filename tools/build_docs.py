@@ -263,14 +263,23 @@ def docs_filter():
         def __call__(self, cell):
             if not getattr(self.nb, "has_docs_", None) or not hasattr(self, "k") or not _do_eval(cell): return
             if "show_doc(" in cell.source: return super().__call__(cell)
-            saved = cell.get("outputs")
-            self.k.cell(cell)  # defines the names show_doc documents; a failure here is not the docs' concern
+            saved, imports = cell.get("outputs"), None if cell.directives_.keys() & {"export", "exports", "exporti"} else imports_of(cell.source)
+            if imports is None: self.k.cell(cell)  # defines the names show_doc documents; a failure here is not the docs' concern
+            else: self.k.run_cell(imports)       # a cell of examples that imports: its imports are all show_doc needs
             cell["outputs"], self.k.exc = saved, None
 
     class DocsFilter(FilterDefaults):
         def base_procs(self): return [ShowDocs if p is exec_show_docs else p for p in super().base_procs()]
 
     return DocsFilter()
+
+
+def imports_of(source: str) -> str | None:
+    "The import statements of a cell's code, on their own (None when it does not parse as Python)."
+    import ast
+    try: tree = ast.parse(source)
+    except SyntaxError: return None
+    return "\n".join(ast.get_source_segment(source, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
 
 
 def as_nbformat(nb):
