@@ -1,7 +1,8 @@
 """In a real browser (headless Chromium driven by Playwright): a concept notebook in JupyterLab, the Voila explorer
 app, and every page of the docs site. Servers are started on 127.0.0.1 by the tests and stopped by process group;
 the browser, the docs site and its server are shared by all the tests of a run. Waits are for what the page shows
-(a selector, a loaded picture, a typeset formula), never a fixed sleep. Screenshots go to test-artifacts/
+(a selector, a loaded picture, a typeset formula), never a fixed sleep; the docs site builds in the background while
+the JupyterLab test runs. Screenshots go to test-artifacts/
 (git-ignored): the Voila app (its Flow and Samplers tabs), JupyterLab, docs pages and the digits grid.
 
 Without Chromium or Playwright the tests are skipped, unless SCHED_NB_REQUIRE_BROWSER=1 (as in .ci/run): then
@@ -155,74 +156,6 @@ def wait_for_new_image(page, img, before: tuple, ready=lambda: True, timeout=90)
     raise AssertionError("the plot did not change after the slider moved")
 
 
-# ---------------------------------------------------------------------------------------------------------- JupyterLab
-
-KERNEL = ("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-          " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-          " return k ? k.status : null; }")
-COUNTS = ("() => window.jupyterapp.shell.currentWidget.content.widgets"
-          ".filter(c => c.model.type === 'code').map(c => c.model.executionCount)")
-
-
-@pytest.fixture
-def jupyterlab(tmp_path):
-    "JupyterLab on 127.0.0.1 (token and password off, news and update checks off) over a copy of the notebooks."
-    root = tmp_path / "nbs"
-    root.mkdir()
-    shutil.copy(ROOT / "nbs" / "19_widgets.ipynb", root)
-    settings = tmp_path / "lab-settings"
-    for plugin, text in (("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
-                         ("notebook-extension/tracker", '{"windowingMode": "none"}')):
-        f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(text)
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
-    port = free_port()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
-           "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-           "--LabApp.expose_app_in_browser=True"]
-    server = Server(cmd, f"http://127.0.0.1:{port}/api/status", env=env, cwd=root, log=tmp_path / "jupyterlab.log")
-    try: yield server.wait_ready(), f"http://127.0.0.1:{port}"
-    finally: server.stop()
-
-
-def run_all_cells(page, tries=3):
-    "Run All once the kernel is idle; retry when no cell started; wait until every code cell ran and the kernel is idle."
-    for attempt in range(tries):
-        page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        try:
-            page.wait_for_function(f"() => ({KERNEL})() === 'busy' || ({COUNTS})().some(c => c !== null)", timeout=20_000)
-            break
-        except Exception:
-            if attempt == tries - 1: raise AssertionError("Run All did not start any cell")
-    page.wait_for_function(f"() => ({KERNEL})() === 'idle' && ({COUNTS})().every(c => c !== null)", timeout=240_000, polling=500)
-    errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
-    assert errors.count() == 0, errors.first.inner_text()
-    return page.evaluate(COUNTS)
-
-
-def test_jupyterlab_notebook_runs_and_its_slider_redraws_the_plot(page, jupyterlab):
-    server, base = jupyterlab
-    page.goto(f"{base}/lab/tree/19_widgets.ipynb", timeout=120_000)
-    counts = run_all_cells(page)
-    assert counts == sorted(counts)
-    explorer = page.locator(".sched-nb-explorer").first
-    explorer.scroll_into_view_if_needed()
-    img = explorer.locator("img").first
-    before = picture(page, img)
-    save(before[1], "jupyterlab-before.png")
-    row = explorer.locator(".sched-nb-readout tr").nth(1)  # the current configuration
-    assert "14.61" in row.inner_text()  # SD's linear schedule: sigma_max 14.61
-    readout = drag_slider(page, explorer, "linear_end", 40)
-    assert readout != "1.20e-2", "the slider did not move"
-    after = wait_for_new_image(page, img, before, ready=lambda: page.evaluate(KERNEL) == "idle")
-    save(after, "jupyterlab-after.png")
-    save(page.screenshot(), "jupyterlab-page.png")
-    assert "current" in row.inner_text() and "14.61" not in row.inner_text()  # a larger linear_end, a larger sigma_max
-
-
 # ---------------------------------------------------------------------------------------------------------- Voila
 
 def kernel_alive(base: str, kernel_id: str) -> bool:
@@ -316,6 +249,81 @@ def test_voila_explorer_app_renders_reacts_and_frees_its_kernels(browser, voila)
         assert ctx.errors == []
     finally:
         ctx.close()
+
+
+# ---------------------------------------------------------------------------------------------------------- JupyterLab
+
+KERNEL = ("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+          " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+          " return k ? k.status : null; }")
+COUNTS = ("() => window.jupyterapp.shell.currentWidget.content.widgets"
+          ".filter(c => c.model.type === 'code').map(c => c.model.executionCount)")
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    "JupyterLab on 127.0.0.1 (token and password off, news and update checks off) over a copy of the notebooks."
+    root = tmp_path / "nbs"
+    root.mkdir()
+    shutil.copy(ROOT / "nbs" / "19_widgets.ipynb", root)
+    settings = tmp_path / "lab-settings"
+    for plugin, text in (("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+                         ("notebook-extension/tracker", '{"windowingMode": "none"}')):
+        f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    port = free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
+           "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+           "--LabApp.expose_app_in_browser=True"]
+    server = Server(cmd, f"http://127.0.0.1:{port}/api/status", env=env, cwd=root, log=tmp_path / "jupyterlab.log")
+    try: yield server.wait_ready(), f"http://127.0.0.1:{port}"
+    finally: server.stop()
+
+
+def run_all_cells(page, tries=3):
+    "Run All once the kernel is idle; retry when no cell started; wait until every code cell ran and the kernel is idle."
+    for attempt in range(tries):
+        page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        try:
+            page.wait_for_function(f"() => ({KERNEL})() === 'busy' || ({COUNTS})().some(c => c !== null)", timeout=20_000)
+            break
+        except Exception:
+            if attempt == tries - 1: raise AssertionError("Run All did not start any cell")
+    page.wait_for_function(f"() => ({KERNEL})() === 'idle' && ({COUNTS})().every(c => c !== null)", timeout=240_000, polling=500)
+    errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
+    assert errors.count() == 0, errors.first.inner_text()
+    return page.evaluate(COUNTS)
+
+
+@pytest.fixture
+def docs_building():
+    "The docs site starts building in another process, so that the docs tests find it built (tests/docs_site.py)."
+    from docs_site import start_build
+    start_build()
+
+
+def test_jupyterlab_notebook_runs_and_its_slider_redraws_the_plot(docs_building, page, jupyterlab):
+    server, base = jupyterlab
+    page.goto(f"{base}/lab/tree/19_widgets.ipynb", timeout=120_000)
+    counts = run_all_cells(page)
+    assert counts == sorted(counts)
+    explorer = page.locator(".sched-nb-explorer").first
+    explorer.scroll_into_view_if_needed()
+    img = explorer.locator("img").first
+    before = picture(page, img)
+    save(before[1], "jupyterlab-before.png")
+    row = explorer.locator(".sched-nb-readout tr").nth(1)  # the current configuration
+    assert "14.61" in row.inner_text()  # SD's linear schedule: sigma_max 14.61
+    readout = drag_slider(page, explorer, "linear_end", 40)
+    assert readout != "1.20e-2", "the slider did not move"
+    after = wait_for_new_image(page, img, before, ready=lambda: page.evaluate(KERNEL) == "idle")
+    save(after, "jupyterlab-after.png")
+    save(page.screenshot(), "jupyterlab-page.png")
+    assert "current" in row.inner_text() and "14.61" not in row.inner_text()  # a larger linear_end, a larger sigma_max
 
 
 # ---------------------------------------------------------------------------------------------------------- docs
