@@ -264,11 +264,12 @@ def sampler_table(models:dict, # {name: Denoiser}
                   data:torch.Tensor, # [n, 2] data points to score against
                   noise:torch.Tensor, # [n, 2] standard normal noise to start from
                   steps:int=20, # sampling steps
-                  samplers=tuple(SAMPLERS), # sampler names
+                  samplers=None, # sampler names; default: every one in SAMPLERS but the CFG++ ones (*_cfg_pp), which need a guided model
                   seed:int=0, # for the samplers that add noise
                   threads:int|None=1, # CPU threads while sampling
                  ) -> tuple:
     "`({name: {sampler: sliced Wasserstein distance}}, {name: {sampler: samples}})` for every model and sampler."
+    samplers = [s for s in sampler_names() if not s.endswith("_cfg_pp")] if samplers is None else samplers
     scores, samples = {}, {}
     with _threads(threads):
         for name, den in models.items():

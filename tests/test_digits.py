@@ -17,6 +17,7 @@ from sched_nb.digits import (DIGITS_MODELS, DigitsExplorer, DigitsNet, digit_mos
                              digits_sigmas, load_digit_classifier, load_digits_data, load_digits_model, sample_digits,
                              save_digit_classifier, save_digits_model, train_digit_classifier, train_digits)
 from sched_nb.samplers import Denoiser
+from sched_nb.toy import sampler_options
 
 THRESHOLD = 5.0  # see the module docstring for the measurements behind it
 
@@ -145,8 +146,9 @@ def test_explorer_update_with_other_values(models, classifier):
     assert f"{digit_score(want, classifier)['score']:.4f}" in ex.readout.value
     ex.controls["steps"].value = 3                     # a control calls update
     assert ex.values["steps"] == 3 and ex.result["calls"] == 3
-    ex.controls["sampler"].value = "heun"              # its own options only (none)
-    assert ex.result["calls"] == 5 and "eta" not in ex.controls and "s_noise" not in ex.values
+    ex.controls["sampler"].value = "heun"              # its own options only
+    assert ex.result["calls"] == 5 and "eta" not in ex.controls
+    assert sorted(k for k in ex.values if k in ex.controls and k not in ("model", "seed", "sampler", "scheduler", "steps")) == sorted(sampler_options("heun"))
     with pytest.raises(TypeError, match="no setting 'cfg'"):
         ex.update(cfg=3.0)
     with pytest.raises(ValueError, match="model must be one of"):

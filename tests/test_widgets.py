@@ -317,18 +317,21 @@ def test_atlas_legend_names_the_curves_that_coincide():
 
 def test_sampler_explorer_offers_each_samplers_own_options():
     from sched_nb.samplers import SAMPLERS
-    from sched_nb.toy import sampler_names, sampler_options
-    from sched_nb.widgets import explore_samplers
+    from sched_nb.toy import run_sampler, sampler_names, sampler_options
+    from sched_nb.widgets import explore_samplers, sampler_model
     ex = explore_samplers()
     assert set(sampler_names()) >= set(SAMPLERS)  # every registered sampler is offered
     assert list(ex.controls["a_sampler"].options) == sampler_names()
     assert list(ex.controls["b_sampler"].options) == ["none"] + sampler_names()
+    den, noise = sampler_model("exact mixture")[0], torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
     for name in sampler_names():
         ex.update(a_sampler=name)
         options = sorted(k[2:] for k in ex.controls if k.startswith("a_") and k[2:] not in ("sampler", "scheduler", "steps"))
         assert options == sorted(sampler_options(name)), name
         assert [w.description for w in ex._option_boxes["a"].children] == [f"A: {k}" for k in sampler_options(name)]
-        assert ex.error is None, f"{name}: {ex.error}"
+        try: run_sampler(den, noise, name, "karras", 10, seed=1); refusal = None
+        except (ValueError, TypeError, RuntimeError) as e: refusal = str(e)  # a sampler that needs what this model lacks
+        assert ex.error == refusal, f"{name}: {ex.error}"  # none, or the sampler's own refusal, shown
 
 
 def test_sampler_explorer_driven_through_its_controls():
