@@ -104,8 +104,9 @@ def curve_data(self:Explorer, ms) -> list:
 
 @patch
 def _change_note(self:Explorer, changed:list, old) -> str:
-    "A note when the curves did not move: the change shows only in the table."
-    try: same = all(torch.equal(a, b) for a, b in zip(self.curve_data(old), self.curve_data(self.model)))
+    "A note when the curves did not move (not by one part in a million, far below a pixel): the change shows only in the table."
+    try: same = all(a.shape == b.shape and torch.allclose(a, b, rtol=1e-6, atol=0, equal_nan=True)
+                    for a, b in zip(self.curve_data(old), self.curve_data(self.model)))
     except (TypeError, ValueError, RuntimeError): return ""
     if not same: return ""
     what = ", ".join(f"{k}={_value(self.values[k])}" for k in changed)

@@ -198,6 +198,11 @@ def _param_text(p) -> str:
     return text
 
 
+def _shown(sig) -> list:
+    "The parameters a reader calls with: not the private ones (a leading underscore and a default), which are the package's own."
+    return [p for p in sig.parameters.values() if not (p.name.startswith("_") and p.default is not inspect.Parameter.empty)]
+
+
 class DocRenderer:
     "`show_doc` as HTML: the name, the signature as Python writes it, the docstring, and a table of the documented parameters."
     def __init__(self, sym, name=None, title_level=3, **_):
@@ -210,7 +215,7 @@ class DocRenderer:
         sig = _signature(self.sym)
         name = f"<b>{html.escape(self.nm)}</b>"
         if sig is None: return name
-        params = [_param_text(p) for p in sig.parameters.values()]
+        params = [_param_text(p) for p in _shown(sig)]
         ret = "" if sig.return_annotation is inspect.Signature.empty else " -> " + _format_annotation(sig.return_annotation)
         one_line = f"({', '.join(params)}){ret}"
         if len(self.nm) + len(one_line) <= 90: return name + html.escape(one_line)
@@ -224,7 +229,7 @@ class DocRenderer:
         sig = _signature(self.sym)
         if sig is None or not any(v.get("docment") for k, v in dm.items() if k != "self"): return ""
         rows = []
-        for p in sig.parameters.values():
+        for p in _shown(sig):
             doc = (dm.get(p.name) or {}).get("docment") or ""
             star = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}.get(p.kind, "")
             anno = "" if p.annotation is inspect.Parameter.empty else _format_annotation(p.annotation)
