@@ -142,6 +142,7 @@ def _fits_float32(v:torch.Tensor) -> bool:
 def as_real_tensor(name:str, # the parameter's name, for the message
                    value, # a real tensor, a real number, a numpy array or a list of numbers
                    what:str="a real tensor or number", # what is allowed, for the message
+                   list_dtype:torch.dtype|None=None, # the dtype of a list of floats; None: torch's default (float32)
                   ) -> torch.Tensor:
     "`value` as a real tensor (a tensor passes as it is), or a `TypeError`/`ValueError` naming `name`."
     if isinstance(value, torch.Tensor):
@@ -161,7 +162,7 @@ def as_real_tensor(name:str, # the parameter's name, for the message
         if t.dtype in _NOT_REAL: _refuse_dtype(name, t, what)
         if t.dtype == torch.float32 and isinstance(value, (list, tuple)):
             wide64 = torch.tensor(value, dtype=torch.float64)
-            if not _fits_float32(wide64): t = wide64
+            if list_dtype == torch.float64 or not _fits_float32(wide64): t = wide64
         return t
     raise TypeError(f"{name} must be {what}, got {describe(value)}")
 
@@ -274,8 +275,8 @@ def wide(x:torch.Tensor) -> torch.Tensor:
 def as_table(name:str, # the parameter's name, for the message
              value, # a 1-D tensor, numpy array or list of real numbers
             ) -> torch.Tensor:
-    "`value` as a real tensor cut from any autograd graph (a table is data, not a result to differentiate)."
-    return as_real_tensor(name, value, "a 1-D tensor (or list, or numpy array) of real numbers").detach()
+    "`value` as a real tensor cut from any autograd graph (a table is data, not a result to differentiate); a list of floats in float64."
+    return as_real_tensor(name, value, "a 1-D tensor (or list, or numpy array) of real numbers", torch.float64).detach()
 
 def check_sigma_table(sigmas:torch.Tensor, # a schedule's table of noise levels
                       source:str, # subject of the message, e.g. "the settings of X give"
