@@ -331,6 +331,7 @@ class ScheduleBase(torch.nn.Module):
         check_sigma_table(sigmas.float(), f"the settings of {self._settings_text()} give", self.table_may_drop_at_end)
         self.register_buffer("sigmas", sigmas.float())
         self.register_buffer("log_sigmas", sigmas.log().float(), persistent=self.persistent_log_sigmas)
+        self._table_top = float(self.sigmas.max())   # read once here, so percent_to_sigma never waits for the device
 
     def _settings_text(self) -> str:
         "`ClassName(setting=value, ...)` for the settings of `setting_defaults` already stored on the instance."
@@ -350,7 +351,12 @@ class ScheduleBase(torch.nn.Module):
 
     def _start_sigma(self) -> float:
         "percent_to_sigma's answer at percent <= 0 (see `percent_start`)."
-        return percent_start(float(self.sigmas.max()))
+        return percent_start(self._top())
+
+    def _top(self) -> float:
+        "The largest sigma of the table, as a Python float (kept from when the table was made)."
+        top = self.__dict__.get("_table_top")
+        return top if top is not None else float(self.sigmas.max())
 
     def _as_input(self, x, name:str="sigma"):
         "`(x as a float tensor on the buffers' device, the dtype to answer in, the device to answer on)`."
@@ -421,7 +427,9 @@ def _load_from_state_dict(self:ScheduleBase, state_dict, prefix, local_metadata,
     if new is not None and self.table_may_drop_at_end and len(table) > 1 and table[-1] < table[-2]: self._table_drops(table)
     before = self.sigmas.detach().cpu().clone()
     super(ScheduleBase, self)._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
-    if not torch.equal(self.sigmas.detach().cpu(), before): self._table_loaded()
+    if not torch.equal(self.sigmas.detach().cpu(), before):
+        self._table_top = float(table.max())
+        self._table_loaded()
 
 # %% ../nbs/00_core.ipynb #c74adf53
 def check_noise_levels(name:str, # the argument's name, for the message

@@ -104,7 +104,7 @@ def _check_flow_setting(name:str, value):
 
 def _flow_start(self) -> float:
     "percent_to_sigma at percent <= 0: the reference's 1.0, or the table's top where float32 rounding put it above 1."
-    return max(1.0, float(self.sigmas.max()))
+    return max(1.0, self._top())
 
 class ModelSamplingDiscreteFlow(ScheduleBase):
     "Rectified flow (SD3): sigma is the noise fraction, shifted by `shift`; the network sees sigma * multiplier."
