@@ -67,7 +67,7 @@ class StableCascadeSampling(ModelSamplingDiscrete):
         self.register_buffer("cosine_s", cosine_s, persistent=False)
         self.register_buffer("_init_alpha_cumprod", torch.cos(cosine_s / (1 + cosine_s) * math.pi * 0.5) ** 2, persistent=False)
         self.num_timesteps = 10000
-        self.set_sigmas(sigmas)
+        self._store_sigmas(sigmas)   # checked above
         self.set_alphas_cumprod(1.0 / (sigmas * sigmas + 1.0))
 
     @torch.no_grad()

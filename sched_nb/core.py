@@ -289,6 +289,8 @@ def check_sigma_table(sigmas:torch.Tensor, # a schedule's table of noise levels
         raise ValueError(f"{source} sigmas of shape {tuple(sigmas.shape)}; a sigma table must be 1-D and non-empty")
     s = sigmas.detach().cpu()
     if not s.is_floating_point(): s = s.double()
+    steps = s[1:-1] >= s[:-2] if last_may_drop else s[1:] >= s[:-1]
+    if bool(torch.isfinite(s).all() and (s[[0, -1]] >= 0).all() and steps.all()): return sigmas   # the usual case, in a few passes
     drops = torch.cat([s[1:] < s[:-1], torch.zeros(1, dtype=torch.bool)])
     if last_may_drop and len(s) > 1: drops[-2] = False
     for bad, what in ((s.isnan(), "NaN"), (s.isinf(), "an infinite sigma (beyond float32)"), (s < 0, "a negative sigma"),
@@ -329,6 +331,10 @@ class ScheduleBase(torch.nn.Module):
         sigmas = as_table("sigmas", sigmas)
         if not sigmas.is_floating_point(): sigmas = sigmas.double()
         check_sigma_table(sigmas.float(), f"the settings of {self._settings_text()} give", self.table_may_drop_at_end)
+        ScheduleBase._store_sigmas(self, sigmas)
+
+    def _store_sigmas(self, sigmas:torch.Tensor):
+        "Register a checked floating table as `sigmas` and `log_sigmas`."
         self.register_buffer("sigmas", sigmas.float())
         self.register_buffer("log_sigmas", sigmas.log().float(), persistent=self.persistent_log_sigmas)
         self._table_top = float(self.sigmas.max())   # read once here, so percent_to_sigma never waits for the device

@@ -44,7 +44,8 @@ class ModelSamplingDiscrete(ScheduleBase):
         "Build the sigma table from a beta schedule (or `given_betas`) in float64, check it, then register it."
         if type(zsnr) is not bool: zsnr = check_flag("zsnr", zsnr)
         if given_betas is not None: alphas_cumprod = alphas_cumprod_from_betas(given_betas)
-        else: alphas_cumprod = alphas_cumprod_from_betas(make_beta_schedule(beta_schedule, timesteps, linear_start, linear_end, cosine_s))
+        else:   # make_beta_schedule has checked its betas: no second check
+            alphas_cumprod = torch.cumprod(1.0 - make_beta_schedule(beta_schedule, timesteps, linear_start, linear_end, cosine_s), dim=0)
         sigmas = sigmas_from_alphas_cumprod(alphas_cumprod)
         if zsnr:
             sigmas = rescale_zero_terminal_snr_sigmas(sigmas)
@@ -58,8 +59,9 @@ class ModelSamplingDiscrete(ScheduleBase):
         self.linear_start, self.linear_end = linear_start, linear_end
         if zsnr: _warn_if_dropping(sigmas, given_betas, dict(beta_schedule=beta_schedule, linear_start=linear_start,
                                                               linear_end=linear_end, timesteps=timesteps))
-        self.set_sigmas(sigmas)
-        self.set_alphas_cumprod(alphas_cumprod)
+        self._store_sigmas(sigmas)   # checked above
+        self._last_drop = len(self.sigmas) > 1 and bool(self.sigmas[-1] < self.sigmas[-2])
+        self.register_buffer("alphas_cumprod", alphas_cumprod.float(), persistent=False)
 
     def set_sigmas(self, sigmas:torch.Tensor):
         "Register `sigmas` and `log_sigmas` (and `alphas_cumprod` to match), and note whether the last entry lies below the one before."

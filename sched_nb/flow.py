@@ -131,7 +131,7 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
         sigmas = _time_snr_shift(shift, ts / multiplier)
         check_sigma_table(sigmas, f"{type(self).__name__}(shift={shift!r}, multiplier={multiplier!r}, timesteps={n}) gives")
         self.shift, self.multiplier = shift, multiplier   # all checked: only now is anything stored
-        self.set_sigmas(sigmas)
+        self._store_sigmas(sigmas)   # checked above
 
     def timestep(self, sigma):
         "The network's timestep: sigma * multiplier (NaN for a negative sigma)."
@@ -175,7 +175,7 @@ class ModelSamplingFlux(ScheduleBase):
         sigmas = _flux_time_shift(shift, 1.0, torch.arange(1, n + 1) / n)
         check_sigma_table(sigmas, f"{type(self).__name__}(shift={shift!r}, timesteps={n}) gives")
         self.shift = shift   # all checked: only now is anything stored
-        self.set_sigmas(sigmas)
+        self._store_sigmas(sigmas)   # checked above
         z = _flux_logit(shift, 1.0, torch.arange(1, n + 1, dtype=torch.float64) / n)
         self.log_sigmas = torch.nn.functional.logsigmoid(z).float()   # finite even where sigma underflows
 

@@ -414,3 +414,12 @@ def test_a_flow_table_whose_top_rounds_above_one_starts_at_its_top():
     assert first == ms.sigmas[-1].item() > 1.0
     assert not first > ms.percent_to_sigma(0.0)   # the host's gate: the conditioning applies at the first step
     assert model_sampling("discrete_flow", shift=3.0).percent_to_sigma(0.0) == 1.0
+
+
+def test_a_table_allowed_to_drop_at_its_end_still_refuses_a_negative_last_sigma():
+    from sched_nb.core import check_sigma_table
+    check_sigma_table(torch.tensor([0.1, 1.0, 0.5]), "this table is", last_may_drop=True)   # the drop is allowed ...
+    with pytest.raises(ValueError, match=r"a negative sigma: sigmas\[2\] = -2\.0"):           # ... a negative sigma is not
+        check_sigma_table(torch.tensor([0.1, 1.0, -2.0]), "this table is", last_may_drop=True)
+    with pytest.raises(ValueError, match=r"NaN: sigmas\[2\]"):
+        check_sigma_table(torch.tensor([0.1, 1.0, float("nan")]), "this table is", last_may_drop=True)
