@@ -28,6 +28,7 @@ __all__ = ['SCHEDULERS', 'MAX_STEPS', 'KARRAS_RHO_MAX', 'REFERENCE_SCHEDULER_NAM
 SCHEDULERS = {}      # name -> fn(model_sampling, steps, **options) -> float32 CPU sigmas ending in 0
 MAX_STEPS = 10_000   # the most steps a schedule may have (as many as a host's sampler node allows)
 _F32 = torch.finfo(torch.float32)
+_F32_MAX = _F32.max
 
 def scheduler(name:str):
     "Register the decorated function as the step schedule `name`."
@@ -96,8 +97,10 @@ def _sigma_at(ms, t:torch.Tensor) -> torch.Tensor:
     table = ms.log_sigmas if type(ms).sigma is ModelSamplingDiscrete.sigma else None
     if table is None or table.device.type != "cpu" or table.dtype != torch.float32:
         return ms.sigma(t).to("cpu", torch.float32)
-    w = t.frac()   # t is a linspace inside [0, T - 1]: no clamp, no NaN
-    return ((1 - w) * table[t.floor().long()] + w * table[t.ceil().long()]).exp()
+    x, log_table = t.numpy(), table.detach().numpy()   # t is a linspace inside [0, T - 1]: no clamp, no NaN
+    low = np.floor(x)
+    w = x - low                                        # exact in float32, as torch's frac
+    return torch.from_numpy((1 - w) * log_table[low.astype(np.int64)] + w * log_table[np.ceil(x).astype(np.int64)]).exp_()
 
 def _even_in_time(ms, steps:int, drop_last:bool) -> torch.Tensor:
     "`sigma(t)` at evenly spaced float32 times from timestep(sigma_max) to timestep(sigma_min), ending in 0."
@@ -121,6 +124,7 @@ def sgm_uniform_scheduler(model_sampling, steps:int) -> torch.Tensor:
 # %% ../nbs/09_schedulers.ipynb #a770797d
 KARRAS_RHO_MAX = 1000.0   # beyond it, float32 rounding of sigma^(1/rho) moves the top step by more than 1e-4
 
+@functools.lru_cache(maxsize=256)
 def karras_rho_range(sigma_min:float, sigma_max:float, # the noise levels the steps run between, > 0
                      dtype=torch.float32, # the precision of the ramp in sigma^(1/rho)
                     ) -> tuple:
@@ -168,7 +172,8 @@ def kl_optimal_scheduler(model_sampling, steps:int) -> torch.Tensor:
     if hi > _KL_FLOAT32_UP_TO: return _append_zero(_kl_optimal_wide(lo, hi, steps))
     a = torch.arange(steps, dtype=torch.float32).div_(max(steps - 1, 1))
     s = (a * math.atan(lo) + (1 - a) * math.atan(hi)).tan_()
-    if steps > 1 and bool((s[1:] > s[:-1]).any()): s = _kl_optimal_wide(lo, hi, steps)   # float32 rounding rose: steps too dense
+    a = s.numpy()
+    if steps > 1 and (a[1:] > a[:-1]).any(): s = _kl_optimal_wide(lo, hi, steps)   # float32 rounding rose: steps too dense
     return _append_zero(s)
 
 def _kl_optimal_wide(lo:float, hi:float, steps:int) -> torch.Tensor:
@@ -318,11 +323,13 @@ REFERENCE_SCHEDULER_NAMES = ("simple", "sgm_uniform", "karras", "exponential", "
                              "linear_quadratic", "kl_optimal")
 SCHEDULER_NAMES = REFERENCE_SCHEDULER_NAMES + tuple(n for n in SCHEDULERS if n not in REFERENCE_SCHEDULER_NAMES)
 _NEEDS = ("sigma_min", "sigma_max", "timestep", "sigma")
+_MODEL_TYPES = set()   # classes that define all of _NEEDS
 
 def _check_model_sampling(ms):
     "Refuse anything that is not a model sampling: a 1-D `sigmas` table, sigma_min, sigma_max, timestep() and sigma()."
     s = getattr(ms, "sigmas", None)
-    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and all(hasattr(type(ms), a) or hasattr(ms, a) for a in _NEEDS)):
+    if type(ms) not in _MODEL_TYPES and all(hasattr(type(ms), a) for a in _NEEDS): _MODEL_TYPES.add(type(ms))
+    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and (type(ms) in _MODEL_TYPES or all(hasattr(ms, a) for a in _NEEDS))):
         raise TypeError("model_sampling must have a 1-D `sigmas` table of 2 or more noise levels, sigma_min, sigma_max, "
                         f"timestep() and sigma(), as model_sampling('discrete') has; got {type(ms).__name__}")
     if len(s) < 2:
@@ -362,8 +369,8 @@ def calculate_sigmas(model_sampling, # a model sampling (its `sigmas` table, `si
 # %% ../nbs/09_schedulers.ipynb #7ab4e10b
 def _check_schedule(s:torch.Tensor, ms, name:str, steps:int, options:dict) -> torch.Tensor:
     "`s` if it is a step schedule (finite, > 0 up to its final 0, never rising), else a `ValueError` saying where it is not."
-    a = s.numpy()
-    if len(a) >= 2 and a[-1] == 0 and a[0] <= _F32.max and (a[:-1] > 0).all() and (a[:-1] >= a[1:]).all(): return s
+    a = s.numpy()   # never rising and a[-2] > 0: every sigma before the last is > 0 (a NaN fails a comparison)
+    if len(a) >= 2 and a[-1] == 0 and a[-2] > 0 and a[0] <= _F32_MAX and (a[:-1] >= a[1:]).all(): return s
     call = f"calculate_sigmas(model_sampling, name={name!r}, steps={steps}{''.join(f', {k}={v!r}' for k, v in options.items())})"
     v = lambda i: float(a[i])
     if len(a) < 2: what = f"{len(a)} sigma; a schedule needs 2 or more"
