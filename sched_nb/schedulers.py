@@ -17,12 +17,12 @@ from .core import check_choice, check_int, check_number
 
 # %% auto #0
 __all__ = ['SCHEDULERS', 'MAX_STEPS', 'KARRAS_RHO_MAX', 'REFERENCE_SCHEDULER_NAMES', 'SCHEDULER_NAMES', 'AYS_SIGMAS',
-           'OPTIMAL_STEPS_SIGMAS', 'GITS_SIGMAS', 'GITS_TABLES', 'scheduler', 'simple_scheduler',
+           'OPTIMAL_STEPS_SIGMAS', 'GITS_SIGMAS', 'GITS_TABLES', 'scheduler', 'check_steps', 'simple_scheduler',
            'ddim_uniform_scheduler', 'normal_scheduler', 'sgm_uniform_scheduler', 'karras_rho_range',
            'karras_scheduler', 'exponential_scheduler', 'polyexponential_scheduler', 'kl_optimal_scheduler',
            'vp_scheduler', 'betainc', 'beta_ppf', 'beta_scheduler', 'linear_quadratic_scheduler', 'laplace_scheduler',
-           'sd_turbo_scheduler', 'check_steps', 'calculate_sigmas', 'loglinear_interp', 'align_your_steps',
-           'optimal_steps_sigmas', 'gits_sigmas']
+           'sd_turbo_scheduler', 'calculate_sigmas', 'loglinear_interp', 'align_your_steps', 'optimal_steps_sigmas',
+           'gits_sigmas']
 
 # %% ../nbs/09_schedulers.ipynb #6570993e
 SCHEDULERS = {}      # name -> fn(model_sampling, steps, **options) -> float32 CPU sigmas ending in 0
@@ -31,10 +31,15 @@ _F32 = torch.finfo(torch.float32)
 _F32_MAX = _F32.max
 
 def scheduler(name:str):
-    "Register the decorated function as the step schedule `name`."
+    "Register the decorated function as the step schedule `name`; called directly, it checks as `calculate_sigmas` does."
     def register(fn):
         SCHEDULERS[name] = fn
-        return fn
+        @functools.wraps(fn)
+        def checked(model_sampling, steps:int, *args, **options):
+            if len(args) > len(_options(fn)):
+                raise TypeError(f"{name} takes at most {len(_options(fn))} options ({', '.join(_options(fn)) or 'none'}), got {len(args)}")
+            return _run(name, fn, model_sampling, steps, {**dict(zip(_options(fn), args)), **options})
+        return checked
     return register
 
 def _table(ms) -> torch.Tensor:
@@ -56,6 +61,63 @@ def _range(ms, name:str) -> tuple:
     return lo, hi
 
 def _append_zero(s:torch.Tensor) -> torch.Tensor: return torch.cat([s, s.new_zeros(1)])
+
+# %% ../nbs/09_schedulers.ipynb #e0cd3ad1
+_NEEDS = ("sigma_min", "sigma_max", "timestep", "sigma")
+_MODEL_TYPES = set()   # classes that define all of _NEEDS
+
+def _check_model_sampling(ms):
+    "Refuse anything that is not a model sampling: a 1-D `sigmas` table, sigma_min, sigma_max, timestep() and sigma()."
+    s = getattr(ms, "sigmas", None)
+    if type(ms) not in _MODEL_TYPES and all(hasattr(type(ms), a) for a in _NEEDS): _MODEL_TYPES.add(type(ms))
+    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and (type(ms) in _MODEL_TYPES or all(hasattr(ms, a) for a in _NEEDS))):
+        raise TypeError("model_sampling must have a 1-D `sigmas` table of 2 or more noise levels, sigma_min, sigma_max, "
+                        f"timestep() and sigma(), as model_sampling('discrete') has; got {type(ms).__name__}")
+    if len(s) < 2:
+        raise ValueError(f"model_sampling must have a table of 2 or more noise levels to pick steps from; {_describe(ms)} has {len(s)}")
+    return s
+
+def check_steps(name:str, # the parameter's name, for the message
+                steps, # the value given
+                minimum:int=1, # the fewest steps allowed
+               ) -> int:
+    "`steps` as an int in [minimum, MAX_STEPS], or a `TypeError`/`ValueError` naming `name`."
+    steps = check_int(name, steps, minimum=minimum)
+    if steps > MAX_STEPS: raise ValueError(f"{name} must be an integer in [{minimum}, {MAX_STEPS}], got {steps}")
+    return steps
+
+@functools.lru_cache(maxsize=None)
+def _options(fn) -> tuple:
+    "The names of a scheduler's own options (its parameters after model_sampling and steps)."
+    return tuple(inspect.signature(fn).parameters)[2:]
+
+def _check_schedule(s:torch.Tensor, ms, name:str, steps:int, options:dict) -> torch.Tensor:
+    "`s` if it is a step schedule (finite, > 0 up to its final 0, never rising), else a `ValueError` saying where it is not."
+    a = s.numpy()   # never rising and a[-2] > 0: every sigma before the last is > 0 (a NaN fails a comparison)
+    if len(a) >= 2 and a[-1] == 0 and a[-2] > 0 and a[0] <= _F32_MAX and (a[:-1] >= a[1:]).all(): return s
+    call = f"calculate_sigmas(model_sampling, name={name!r}, steps={steps}{''.join(f', {k}={v!r}' for k, v in options.items())})"
+    v = lambda i: float(a[i])
+    if len(a) < 2: what = f"{len(a)} sigma; a schedule needs 2 or more"
+    elif not np.isfinite(a).all(): i = int(np.argmin(np.isfinite(a))); what = f"sigmas[{i}] = {v(i)!r}"
+    elif not (a[:-1] > 0).all(): i = int(np.argmin(a[:-1] > 0)); what = f"sigmas[{i}] = {v(i)!r} before its last step"
+    elif a[-1] != 0: what = f"a last sigma of {v(-1)!r} instead of 0"
+    else: i = int(np.argmin(a[:-1] >= a[1:])); what = f"a rising step, sigmas[{i}] = {v(i)!r} < sigmas[{i + 1}] = {v(i + 1)!r}"
+    why = ("the model sampling's table drops at its end (zero terminal SNR of a schedule noisier than its terminal sigma), "
+           "so a schedule read from it rises" if getattr(ms, "_last_drop", False)
+           else "its float32 arithmetic cannot hold the model sampling's noise levels")
+    raise ValueError(f"{call} gives {what}: {why} ({_describe(ms)}, sigma_min={float(ms.sigma_min)!r}, "
+                     f"sigma_max={float(ms.sigma_max)!r}); choose another scheduler or other options")
+
+def _run(name:str, fn, ms, steps, options:dict) -> torch.Tensor:
+    "The checked call of scheduler `fn`: a model sampling, 1 to MAX_STEPS steps, its own options; its result a step schedule."
+    table = _check_model_sampling(ms)
+    if type(steps) is not int or not 0 < steps <= MAX_STEPS: steps = check_steps("steps", steps)
+    if options and not set(options) <= set(_options(fn)):
+        bad = next(k for k in options if k not in _options(fn))
+        raise TypeError(f"{name} got an unexpected keyword argument {bad!r}; its options are {', '.join(_options(fn)) or 'none'}")
+    sigmas = _check_schedule(fn(ms, steps, **options), ms, name, steps, options)
+    return sigmas if table.device.type == "cpu" else sigmas.to(table.device)
+
 
 # %% ../nbs/09_schedulers.ipynb #f0a3de87
 @scheduler("simple")
@@ -322,67 +384,17 @@ def sd_turbo_scheduler(model_sampling, steps:int, denoise:float=1.0) -> torch.Te
 REFERENCE_SCHEDULER_NAMES = ("simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal",
                              "linear_quadratic", "kl_optimal")
 SCHEDULER_NAMES = REFERENCE_SCHEDULER_NAMES + tuple(n for n in SCHEDULERS if n not in REFERENCE_SCHEDULER_NAMES)
-_NEEDS = ("sigma_min", "sigma_max", "timestep", "sigma")
-_MODEL_TYPES = set()   # classes that define all of _NEEDS
-
-def _check_model_sampling(ms):
-    "Refuse anything that is not a model sampling: a 1-D `sigmas` table, sigma_min, sigma_max, timestep() and sigma()."
-    s = getattr(ms, "sigmas", None)
-    if type(ms) not in _MODEL_TYPES and all(hasattr(type(ms), a) for a in _NEEDS): _MODEL_TYPES.add(type(ms))
-    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and (type(ms) in _MODEL_TYPES or all(hasattr(ms, a) for a in _NEEDS))):
-        raise TypeError("model_sampling must have a 1-D `sigmas` table of 2 or more noise levels, sigma_min, sigma_max, "
-                        f"timestep() and sigma(), as model_sampling('discrete') has; got {type(ms).__name__}")
-    if len(s) < 2:
-        raise ValueError(f"model_sampling must have a table of 2 or more noise levels to pick steps from; {_describe(ms)} has {len(s)}")
-    return s
-
-def check_steps(name:str, # the parameter's name, for the message
-                steps, # the value given
-                minimum:int=1, # the fewest steps allowed
-               ) -> int:
-    "`steps` as an int in [minimum, MAX_STEPS], or a `TypeError`/`ValueError` naming `name`."
-    steps = check_int(name, steps, minimum=minimum)
-    if steps > MAX_STEPS: raise ValueError(f"{name} must be an integer in [{minimum}, {MAX_STEPS}], got {steps}")
-    return steps
-
-@functools.lru_cache(maxsize=None)
-def _options(fn) -> tuple:
-    "The names of a scheduler's own options (its parameters after model_sampling and steps)."
-    return tuple(inspect.signature(fn).parameters)[2:]
-
 def calculate_sigmas(model_sampling, # a model sampling (its `sigmas` table, `sigma_min`/`sigma_max`, `timestep`/`sigma`)
                      name:str, # one of SCHEDULER_NAMES
                      steps:int, # number of sampling steps, 1 to MAX_STEPS
                      **options, # the scheduler's own options, e.g. rho=7.0 for karras
                     ) -> torch.Tensor:
     "The step schedule `name` with `steps` steps for `model_sampling`: float32 sigmas ending in 0."
-    table = _check_model_sampling(model_sampling)
     fn = SCHEDULERS.get(name) if isinstance(name, str) else None
-    if fn is None: check_choice("name", name, SCHEDULER_NAMES)
-    if type(steps) is not int or not 0 < steps <= MAX_STEPS: steps = check_steps("steps", steps)
-    if options and not set(options) <= set(_options(fn)):
-        bad = next(k for k in options if k not in _options(fn))
-        raise TypeError(f"{name} got an unexpected keyword argument {bad!r}; its options are {', '.join(_options(fn)) or 'none'}")
-    sigmas = _check_schedule(fn(model_sampling, steps, **options), model_sampling, name, steps, options)
-    return sigmas if table.device.type == "cpu" else sigmas.to(table.device)
-
-# %% ../nbs/09_schedulers.ipynb #7ab4e10b
-def _check_schedule(s:torch.Tensor, ms, name:str, steps:int, options:dict) -> torch.Tensor:
-    "`s` if it is a step schedule (finite, > 0 up to its final 0, never rising), else a `ValueError` saying where it is not."
-    a = s.numpy()   # never rising and a[-2] > 0: every sigma before the last is > 0 (a NaN fails a comparison)
-    if len(a) >= 2 and a[-1] == 0 and a[-2] > 0 and a[0] <= _F32_MAX and (a[:-1] >= a[1:]).all(): return s
-    call = f"calculate_sigmas(model_sampling, name={name!r}, steps={steps}{''.join(f', {k}={v!r}' for k, v in options.items())})"
-    v = lambda i: float(a[i])
-    if len(a) < 2: what = f"{len(a)} sigma; a schedule needs 2 or more"
-    elif not np.isfinite(a).all(): i = int(np.argmin(np.isfinite(a))); what = f"sigmas[{i}] = {v(i)!r}"
-    elif not (a[:-1] > 0).all(): i = int(np.argmin(a[:-1] > 0)); what = f"sigmas[{i}] = {v(i)!r} before its last step"
-    elif a[-1] != 0: what = f"a last sigma of {v(-1)!r} instead of 0"
-    else: i = int(np.argmin(a[:-1] >= a[1:])); what = f"a rising step, sigmas[{i}] = {v(i)!r} < sigmas[{i + 1}] = {v(i + 1)!r}"
-    why = ("the model sampling's table drops at its end (zero terminal SNR of a schedule noisier than its terminal sigma), "
-           "so a schedule read from it rises" if getattr(ms, "_last_drop", False)
-           else "its float32 arithmetic cannot hold the model sampling's noise levels")
-    raise ValueError(f"{call} gives {what}: {why} ({_describe(ms)}, sigma_min={float(ms.sigma_min)!r}, "
-                     f"sigma_max={float(ms.sigma_max)!r}); choose another scheduler or other options")
+    if fn is None:
+        _check_model_sampling(model_sampling)
+        check_choice("name", name, SCHEDULER_NAMES)
+    return _run(name, fn, model_sampling, steps, options)
 
 # %% ../nbs/09_schedulers.ipynb #723a6827
 AYS_SIGMAS = {  # Sabour et al. (2024): the published 10-step noise levels
