@@ -220,12 +220,21 @@ def _check_ddpm(c:dict):
     "A DDPM-beta config: names, betas in (0, 1), one respacing, and training sigmas inside float32."
     check_choice("beta_schedule", c["beta_schedule"], tuple(BETA_SCHEDULE_NAMES))
     check_choice("prediction_type", c["prediction_type"], tuple(PREDICTION_TYPES))
-    if c["trained_betas"] is not None: c["trained_betas"] = _check_trained_betas(c["trained_betas"])
+    T = c["num_train_timesteps"]
+    if c["trained_betas"] is not None:
+        c["trained_betas"] = _check_trained_betas(c["trained_betas"])
+        if len(c["trained_betas"]) != T:
+            raise ValueError(f"trained_betas must hold num_train_timesteps ({T}) betas, got {len(c['trained_betas'])}")
     elif c["beta_schedule"] != "squaredcos_cap_v2":
         for key in ("beta_start", "beta_end"): c[key] = _check_beta(key, c[key])
     if sum(bool(c.get(k)) for k in (*_RESPACE, "use_lu_lambdas")) > 1:
         raise ValueError(f"only one of {', '.join(k for k in (*_RESPACE, 'use_lu_lambdas') if k in c)} may be set")
-    if c["_class_name"] in TIMESTEPS_ONLY: return
+    if "original_inference_steps" in c and not 1 <= c["original_inference_steps"] <= T:
+        raise ValueError(f"original_inference_steps must be in [1, num_train_timesteps = {T}], got {c['original_inference_steps']}")
+    if c["_class_name"] not in TIMESTEPS_ONLY: _check_training_sigmas(c)
+
+def _check_training_sigmas(c:dict):
+    "Refuse a DDPM-beta config whose training sigmas leave float32 (diffusers' float32 alphas_cumprod underflows to 0)."
     train = _tables(c)[1]
     top = train[-2] if c.get("rescale_betas_zero_snr") and c["_class_name"] not in _PINNED else train[-1]
     if not np.isfinite(top):
@@ -250,6 +259,7 @@ def from_diffusers(config, # a diffusers scheduler config (dict, FrozenDict) or 
         key, m = ("max_shift", c["max_shift"]) if mu is None else ("mu", check_number("mu", mu))
         if c["time_shift_type"] == "linear": return model_sampling("discrete_flow", shift=check_number(key, m, positive=True))
         return model_sampling("flux", shift=m)
+    if c["_class_name"] in TIMESTEPS_ONLY: _check_training_sigmas(c)   # the model sampling needs the sigmas these classes skip
     settings = {"timesteps": c["num_train_timesteps"], "zsnr": c.get("rescale_betas_zero_snr", False)}
     if c["trained_betas"] is not None: settings["given_betas"] = c["trained_betas"].tolist()
     else: settings.update(beta_schedule=BETA_SCHEDULE_NAMES[c["beta_schedule"]], linear_start=c["beta_start"], linear_end=c["beta_end"])
@@ -507,6 +517,15 @@ def flow_time_shift(mu:float, # the shift (its log, for the exponential type)
     mu = check_number("mu", mu, positive=time_shift_type == "linear")
     if time_shift_type == "exponential" and not _MU_RANGE[0] <= mu <= _MU_RANGE[1]:
         raise ValueError(f"mu must be in [{_MU_RANGE[0]!r}, {_MU_RANGE[1]!r}] (exp(mu) a normal float64), got {mu!r}")
+    if isinstance(t, torch.Tensor): times = t.detach().double().cpu().numpy()
+    else:
+        try: times = np.asarray(t, dtype=np.float64)
+        except (TypeError, ValueError): raise TypeError(f"t must be a number or array of flow times in (0, 1], got {type(t).__name__}") from None
+    if not ((times > 0) & (times <= 1)).all(): raise ValueError(f"t must lie in (0, 1], got {times.flatten()[:5].tolist()}")
+    return _time_shift(mu, t, time_shift_type)
+
+def _time_shift(mu:float, t, time_shift_type:str):
+    "`flow_time_shift` on checked arguments."
     m = math.exp(mu) if time_shift_type == "exponential" else mu
     return m / (m + (1 / t - 1) ** 1.0)
 
@@ -517,7 +536,10 @@ def _flow(c, n, mu):
     if c.get("use_dynamic_shifting"):
         if mu is None: raise ValueError(f"mu is needed: {c['_class_name']} with use_dynamic_shifting=True shifts by mu "
                                         "(mu_from_seq_len gives it for an image size)")
-        s = flow_time_shift(mu, s, c["time_shift_type"])
+        mu = check_number("mu", mu, positive=c["time_shift_type"] == "linear")
+        if c["time_shift_type"] == "exponential" and not _MU_RANGE[0] <= mu <= _MU_RANGE[1]:
+            raise ValueError(f"mu must be in [{_MU_RANGE[0]!r}, {_MU_RANGE[1]!r}] (exp(mu) a normal float64), got {mu!r}")
+        s = _time_shift(mu, s, c["time_shift_type"])
     else: s = c["shift"] * s / (1 + (c["shift"] - 1) * s)
     if c.get("shift_terminal"):
         rest = 1 - s

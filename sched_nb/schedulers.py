@@ -277,12 +277,27 @@ def _beta_continued_fraction(a, b, x, max_iter:int=300):
         if m % 8 == 0 and ((d * c - 1).abs() < 1e-15).all(): break
     return h
 
+def _unit_interval(name:str, x) -> torch.Tensor:
+    "`x` as a float64 tensor of values in [0, 1], or an error naming `name`."
+    try: x = torch.as_tensor(x, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a number or tensor of numbers in [0, 1], got {type(x).__name__}") from None
+    if not bool(((x >= 0) & (x <= 1)).all()): raise ValueError(f"{name} must lie in [0, 1] (no NaN), got {x.flatten()[:5].tolist()}")
+    return x
+
+def _positive(a, b) -> tuple:
+    return check_number("a", a, positive=True), check_number("b", b, positive=True)
+
 def betainc(a:float, # alpha > 0
             b:float, # beta > 0
             x:torch.Tensor, # points in [0, 1]
            ) -> torch.Tensor:
     "The regularized incomplete beta function I_x(a, b), the CDF of Beta(a, b), in float64."
-    x = torch.as_tensor(x, dtype=torch.float64)
+    (a, b), x = _positive(a, b), _unit_interval("x", x)
+    return _betainc(a, b, x)
+
+def _betainc(a:float, b:float, x:torch.Tensor) -> torch.Tensor:
+    "`betainc` on checked arguments."
     swap = x > (a + 1) / (a + b + 2)                 # I_x(a, b) = 1 - I_{1-x}(b, a) converges faster there
     a_, b_ = torch.full_like(x, a), torch.full_like(x, b)
     a_, b_, xs = torch.where(swap, b_, a_), torch.where(swap, a_, b_), torch.where(swap, 1 - x, x)
@@ -295,10 +310,10 @@ def beta_ppf(p:torch.Tensor, # probabilities in [0, 1]
              a:float, b:float, # the Beta distribution's alpha and beta, > 0
             ) -> torch.Tensor:
     "The inverse CDF (quantile function) of Beta(a, b), float64, by bracketed Newton iterations."
-    p = torch.as_tensor(p, dtype=torch.float64)
+    (a, b), p = _positive(a, b), _unit_interval("p", p)
     u = torch.linspace(0, 1, 2049, dtype=torch.float64)
     grid = (u * math.pi / 2).sin() ** 2              # denser near 0 and 1, where the CDF is steep
-    cdf = betainc(a, b, grid)
+    cdf = _betainc(a, b, grid)
     i = torch.searchsorted(cdf, p).clamp(1, len(u) - 1)
     w = ((p - cdf[i - 1]) / (cdf[i] - cdf[i - 1]).clamp_min(1e-300)).clamp(0, 1)
     lo, hi, x = grid[i - 1], grid[i], ((u[i - 1] + w * (u[i] - u[i - 1])) * math.pi / 2).sin() ** 2
@@ -307,7 +322,7 @@ def beta_ppf(p:torch.Tensor, # probabilities in [0, 1]
     x = torch.where(i == 1, ((p.log() + math.log(a) + log_b) / a).exp().clamp(lo, hi), x)
     x = torch.where(i == len(u) - 1, 1 - ((torch.log1p(-p) + math.log(b) + log_b) / b).exp().clamp(1 - hi, 1 - lo), x)
     for _ in range(50):
-        f = betainc(a, b, x) - p
+        f = _betainc(a, b, x) - p
         lo, hi = torch.where(f < 0, x, lo), torch.where(f > 0, x, hi)
         newton = x - f / ((a - 1) * x.log() + (b - 1) * torch.log1p(-x) - log_b).exp()
         new = torch.where((newton > lo) & (newton < hi), newton, (lo + hi) / 2)
