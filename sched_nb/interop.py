@@ -17,8 +17,8 @@ from .core import check_choice, check_int, check_number
 from .schedulers import beta_ppf, check_steps, karras_rho_range
 
 # %% auto #0
-__all__ = ['SCHEDULER_DEFAULTS', 'FAMILIES', 'BETA_SCHEDULE_NAMES', 'PREDICTION_TYPES', 'TRAIN_STEPS_MAX', 'FLOW_SHIFT_RANGE',
-           'RESPACINGS', 'INFERENCE', 'TIMESTEPS_ONLY', 'scheduler_class', 'diffusers_config', 'from_diffusers',
+__all__ = ['SCHEDULER_DEFAULTS', 'FAMILIES', 'TIMESTEPS_ONLY', 'BETA_SCHEDULE_NAMES', 'PREDICTION_TYPES', 'TRAIN_STEPS_MAX',
+           'FLOW_SHIFT_RANGE', 'RESPACINGS', 'INFERENCE', 'scheduler_class', 'diffusers_config', 'from_diffusers',
            'flow_time_shift', 'diffusers_sigmas', 'diffusers_timesteps', 'NoDiffusersScheduler', 'to_diffusers']
 
 # %% ../nbs/15_interop.ipynb #88074010
@@ -79,6 +79,7 @@ FAMILIES = {  # class -> what it describes: a DDPM beta schedule, an LCM-distill
     "FlowMatchEulerDiscreteScheduler": "flow", "FlowMatchHeunDiscreteScheduler": "flow",
     "EDMEulerScheduler": "edm", "EDMDPMSolverMultistepScheduler": "edm",
 }
+TIMESTEPS_ONLY = ("DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LCMScheduler", "TCDScheduler")   # no sigmas
 
 # %% ../nbs/15_interop.ipynb #71109654
 BETA_SCHEDULE_NAMES = {"linear": "sqrt_linear", "scaled_linear": "linear", "squaredcos_cap_v2": "squaredcos_cap_v2"}
@@ -155,6 +156,47 @@ def scheduler_class(config) -> str:
         raise ValueError(f"config has none of the keys of a scheduler config (got {', '.join(map(repr, list(config)[:6]))}); "
                          "is it the model's config rather than its scheduler_config.json?")
     return name
+
+# %% ../nbs/15_interop.ipynb #909fc754
+def _betas(c:dict) -> torch.Tensor:
+    "The training betas as diffusers computes them: float32 (the cosine one from float64 Python floats)."
+    T, f32 = c["num_train_timesteps"], torch.float32
+    if c["trained_betas"] is not None: return c["trained_betas"].to(f32)
+    if c["beta_schedule"] == "linear": return torch.linspace(c["beta_start"], c["beta_end"], T, dtype=f32)
+    if c["beta_schedule"] == "scaled_linear": return torch.linspace(c["beta_start"] ** 0.5, c["beta_end"] ** 0.5, T, dtype=f32) ** 2
+    t = np.arange(T + 1, dtype=np.float64) / T
+    abar = np.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+    return torch.tensor(np.minimum(1 - abar[1:] / abar[:-1], 0.999), dtype=f32)
+
+def _rescaled(betas:torch.Tensor) -> torch.Tensor:
+    "Lin et al.'s zero-terminal-SNR rescale of the betas, in float32 as diffusers does it."
+    root = torch.cumprod(1.0 - betas, 0).sqrt()
+    first, last = root[0].clone(), root[-1].clone()
+    root = (root - last) * (first / (first - last))
+    abar = root ** 2
+    return 1 - torch.cat([abar[0:1], abar[1:] / abar[:-1]])
+
+@functools.lru_cache(maxsize=64)
+def _training(key:tuple) -> tuple:
+    "`(alphas_cumprod float32 tensor, sigmas float32 array, log sigmas float32 array, their indices)` of the training schedule."
+    c = dict(key[1]); c["trained_betas"] = None if key[0] is None else torch.tensor(key[0], dtype=torch.float64)
+    betas = _betas(c)
+    if c["zsnr"]: betas = _rescaled(betas)
+    ac = torch.cumprod(1.0 - betas, 0)
+    if c["zsnr"] and c["pin"]: ac[-1] = 2.0 ** -24
+    sigmas = np.array(((1 - ac) / ac) ** 0.5)
+    with np.errstate(divide="ignore"): log_sigmas = np.log(sigmas)
+    return ac, sigmas, log_sigmas, np.arange(0, len(sigmas))
+
+_PINNED = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler", "UniPCMultistepScheduler")
+
+def _tables(c:dict) -> tuple:
+    "The cached training tables of config `c`."
+    betas = None if c["trained_betas"] is None else tuple(c["trained_betas"].tolist())
+    key = (betas, (("num_train_timesteps", c["num_train_timesteps"]), ("beta_schedule", c["beta_schedule"]),
+                   ("beta_start", c["beta_start"]), ("beta_end", c["beta_end"]),
+                   ("zsnr", bool(c.get("rescale_betas_zero_snr", False))), ("pin", c["_class_name"] in _PINNED)))
+    return _training(key)
 
 # %% ../nbs/15_interop.ipynb #00cbe907
 _CHECKED = {}   # config items -> the checked config (configs whose values are all plain immutable Python values)
@@ -267,47 +309,6 @@ def from_diffusers(config, # a diffusers scheduler config (dict, FrozenDict) or 
         return model_sampling("discrete_distilled", "lcm", original_timesteps=c["original_inference_steps"], **settings)
     continuous = c.get("timestep_type") == "continuous" and c["prediction_type"] == "v_prediction"
     return model_sampling("discrete_edm" if continuous else "discrete", PREDICTION_TYPES[c["prediction_type"]], **settings)
-
-# %% ../nbs/15_interop.ipynb #909fc754
-def _betas(c:dict) -> torch.Tensor:
-    "The training betas as diffusers computes them: float32 (the cosine one from float64 Python floats)."
-    T, f32 = c["num_train_timesteps"], torch.float32
-    if c["trained_betas"] is not None: return c["trained_betas"].to(f32)
-    if c["beta_schedule"] == "linear": return torch.linspace(c["beta_start"], c["beta_end"], T, dtype=f32)
-    if c["beta_schedule"] == "scaled_linear": return torch.linspace(c["beta_start"] ** 0.5, c["beta_end"] ** 0.5, T, dtype=f32) ** 2
-    t = np.arange(T + 1, dtype=np.float64) / T
-    abar = np.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
-    return torch.tensor(np.minimum(1 - abar[1:] / abar[:-1], 0.999), dtype=f32)
-
-def _rescaled(betas:torch.Tensor) -> torch.Tensor:
-    "Lin et al.'s zero-terminal-SNR rescale of the betas, in float32 as diffusers does it."
-    root = torch.cumprod(1.0 - betas, 0).sqrt()
-    first, last = root[0].clone(), root[-1].clone()
-    root = (root - last) * (first / (first - last))
-    abar = root ** 2
-    return 1 - torch.cat([abar[0:1], abar[1:] / abar[:-1]])
-
-@functools.lru_cache(maxsize=64)
-def _training(key:tuple) -> tuple:
-    "`(alphas_cumprod float32 tensor, sigmas float32 array, log sigmas float32 array, their indices)` of the training schedule."
-    c = dict(key[1]); c["trained_betas"] = None if key[0] is None else torch.tensor(key[0], dtype=torch.float64)
-    betas = _betas(c)
-    if c["zsnr"]: betas = _rescaled(betas)
-    ac = torch.cumprod(1.0 - betas, 0)
-    if c["zsnr"] and c["pin"]: ac[-1] = 2.0 ** -24
-    sigmas = np.array(((1 - ac) / ac) ** 0.5)
-    with np.errstate(divide="ignore"): log_sigmas = np.log(sigmas)
-    return ac, sigmas, log_sigmas, np.arange(0, len(sigmas))
-
-_PINNED = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler", "UniPCMultistepScheduler")
-
-def _tables(c:dict) -> tuple:
-    "The cached training tables of config `c`."
-    betas = None if c["trained_betas"] is None else tuple(c["trained_betas"].tolist())
-    key = (betas, (("num_train_timesteps", c["num_train_timesteps"]), ("beta_schedule", c["beta_schedule"]),
-                   ("beta_start", c["beta_start"]), ("beta_end", c["beta_end"]),
-                   ("zsnr", bool(c.get("rescale_betas_zero_snr", False))), ("pin", c["_class_name"] in _PINNED)))
-    return _training(key)
 
 # %% ../nbs/15_interop.ipynb #7483c740
 def _spaced(c:dict, n:int, last:int|None=None, extra:int=0, dtype=np.float32, rounded:bool=False):
@@ -577,7 +578,6 @@ INFERENCE = {  # class -> fn(config, n, mu) -> (sigmas float32 or None, timestep
     "FlowMatchEulerDiscreteScheduler": _flow, "FlowMatchHeunDiscreteScheduler": _flow,
     "EDMEulerScheduler": _edm, "EDMDPMSolverMultistepScheduler": _edm,
 }
-TIMESTEPS_ONLY = ("DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LCMScheduler", "TCDScheduler")
 
 def _inference(config, n, mu):
     "`(class name, (sigmas or None, timesteps))` of `set_timesteps(n[, mu])` for the config."
