@@ -91,10 +91,26 @@ def _options(fn) -> tuple:
     "The names of a scheduler's own options (its parameters after model_sampling and steps)."
     return tuple(inspect.signature(fn).parameters)[2:]
 
+def _never_rises(s:torch.Tensor) -> bool:
+    "No step of `s` rises (a NaN fails): as Python floats for a short one, one NumPy pass for a long one."
+    if len(s) <= 64:
+        v = s.tolist()
+        return all(x >= y for x, y in zip(v, v[1:]))
+    a = s.numpy()
+    return bool((a[:-1] >= a[1:]).all())
+
+def _is_schedule(s:torch.Tensor) -> bool:
+    "Finite, > 0 up to a final 0, never rising: never rising with s[-2] > 0 is > 0 throughout, and a NaN fails a comparison."
+    if len(s) <= 64:   # a short schedule is checked fastest as Python floats
+        v = s.tolist()
+        return len(v) >= 2 and v[-1] == 0 and v[-2] > 0 and v[0] <= _F32_MAX and all(x >= y for x, y in zip(v, v[1:]))
+    a = s.numpy()
+    return bool(a[-1] == 0 and a[-2] > 0 and a[0] <= _F32_MAX and (a[:-1] >= a[1:]).all())
+
 def _check_schedule(s:torch.Tensor, ms, name:str, steps:int, options:dict) -> torch.Tensor:
-    "`s` if it is a step schedule (finite, > 0 up to its final 0, never rising), else a `ValueError` saying where it is not."
-    a = s.numpy()   # never rising and a[-2] > 0: every sigma before the last is > 0 (a NaN fails a comparison)
-    if len(a) >= 2 and a[-1] == 0 and a[-2] > 0 and a[0] <= _F32_MAX and (a[:-1] >= a[1:]).all(): return s
+    "`s` if it is a step schedule, else a `ValueError` saying where it is not."
+    if _is_schedule(s): return s
+    a = s.numpy()
     call = f"calculate_sigmas(model_sampling, name={name!r}, steps={steps}{''.join(f', {k}={v!r}' for k, v in options.items())})"
     v = lambda i: float(a[i])
     if len(a) < 2: what = f"{len(a)} sigma; a schedule needs 2 or more"
@@ -234,8 +250,7 @@ def kl_optimal_scheduler(model_sampling, steps:int) -> torch.Tensor:
     if hi > _KL_FLOAT32_UP_TO: return _append_zero(_kl_optimal_wide(lo, hi, steps))
     a = torch.arange(steps, dtype=torch.float32).div_(max(steps - 1, 1))
     s = (a * math.atan(lo) + (1 - a) * math.atan(hi)).tan_()
-    a = s.numpy()
-    if steps > 1 and (a[1:] > a[:-1]).any(): s = _kl_optimal_wide(lo, hi, steps)   # float32 rounding rose: steps too dense
+    if not _never_rises(s): s = _kl_optimal_wide(lo, hi, steps)   # float32 rounding rose: the steps are too dense for it
     return _append_zero(s)
 
 def _kl_optimal_wide(lo:float, hi:float, steps:int) -> torch.Tensor:

@@ -256,7 +256,7 @@ def _settings(draw):
     return draw(st.integers(0, len(FAMILIES) - 1)), name, draw(st.integers(1, 300)), options
 
 
-@settings(max_examples=150, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=120, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_settings())
 def test_every_setting_gives_a_schedule_or_a_refusal_by_name(case):
     i, name, steps, options = case
