@@ -92,6 +92,8 @@ _CHOICES = {"timestep_spacing": ("linspace", "leading", "trailing"), "interpolat
 _REFUSED = {"use_flow_sigmas": True, "stochastic_sampling": True}   # keys whose steps sched_nb does not follow
 _F32 = torch.finfo(torch.float32)
 TRAIN_STEPS_MAX = 1_000_000   # more training steps than any model has (the tables stay a few MB)
+_INT_MINIMUM = {"num_train_timesteps": 2, "solver_order": 1, "original_inference_steps": 1, "base_image_seq_len": 1,
+                "max_image_seq_len": 1}   # the integer keys whose range starts above 0
 
 def _checked_value(key:str, value, default):
     "`value` of the kind `default` is (True/False, an integer, a real number, a string, a list), NumPy scalars made Python."
@@ -99,7 +101,7 @@ def _checked_value(key:str, value, default):
         if isinstance(value, np.bool_): return bool(value)
         if not isinstance(value, bool): raise TypeError(f"{key} must be True or False, got {value!r}")
         return value
-    if isinstance(default, int): return check_int(key, value, minimum=0)
+    if isinstance(default, int): return check_int(key, value, minimum=_INT_MINIMUM.get(key, 0))
     if isinstance(default, float):
         if default == -math.inf and isinstance(value, float) and value == -math.inf: return -math.inf
         return check_number(key, value)

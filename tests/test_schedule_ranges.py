@@ -375,11 +375,16 @@ def test_config_values_of_every_kind():
                                    ("timestep_spacing", 3, TypeError, "timestep_spacing must be a string"),
                                    ("use_karras_sigmas", torch.tensor(True), TypeError, "use_karras_sigmas must be True or False"),
                                    ("beta_end", math.nan, ValueError, "beta_end must be a finite number"),
+                                   ("beta_end", math.inf, ValueError, "beta_end must be a finite number"),
+                                   ("trained_betas", [0.1] * 999 + [-0.1], ValueError, "trained_betas[999] = -0.1"),
+                                   ("num_train_timesteps", -1000, ValueError, "num_train_timesteps must be an integer >= 2"),
                                    ("beta_start", -1e-4, ValueError, "beta_start must be a beta in (0, 1)"),
                                    ("sigma_max", 1e39, ValueError, "sigma_max must be a normal float32 number"),
                                    ("_class_name", ["EulerDiscreteScheduler"], ValueError, "_class_name ['EulerDiscreteScheduler'] is not a scheduler")]:
         with pytest.raises(exc, match=re_escape(words)):
             I.diffusers_sigmas({**SD, key: value}, 10)
+    with pytest.raises(ValueError, match=r"num_inference_steps must be an integer >= 1, got -3"):
+        I.diffusers_sigmas(SD, -3)
     with pytest.raises(ValueError, match="sigma_min must be < sigma_max, got sigma_min=10.0 and sigma_max=1.0"):
         I.diffusers_sigmas({"sigma_min": 10.0, "sigma_max": 1.0, "use_karras_sigmas": True}, 10)
 
