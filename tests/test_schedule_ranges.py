@@ -134,30 +134,31 @@ def test_laplace_edges():
 
 # --- the log-spaced schedules: sigma_min a normal float32 number (a Flux shift far below 0) ------------------------------------
 
-def _flux_at_the_edge():
-    "Flux shifts just above and just below the one that puts sigma_min at float32's smallest normal number."
-    lo, hi = -100.0, 0.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if float(model_sampling("flux", shift=mid).sigma_min) >= F32.tiny: hi = mid
-        else: lo = mid
-    return model_sampling("flux", shift=hi), model_sampling("flux", shift=lo - 1e-6)
+class _Table:
+    "A model sampling reduced to what the schedulers read: a table, its ends, and time as the table's index."
+    def __init__(self, sigmas):
+        self.sigmas = torch.tensor(sigmas, dtype=torch.float32)
+        self.log_sigmas = self.sigmas.log()
+    sigma_min = property(lambda self: self.sigmas[0])
+    sigma_max = property(lambda self: self.sigmas[-1])
+    def timestep(self, sigma): return torch.searchsorted(self.sigmas, torch.as_tensor(sigma, dtype=torch.float32)).float()
+    def sigma(self, t): return self.sigmas[torch.as_tensor(t).round().long().clamp(0, len(self.sigmas) - 1)]
 
 
 @pytest.mark.parametrize("name", ["exponential", "polyexponential", "kl_optimal", "laplace", "karras"])
 def test_log_spaced_schedules_need_a_normal_sigma_min(name):
-    inside, outside = _flux_at_the_edge()
-    assert float(inside.sigma_min) >= F32.tiny > float(outside.sigma_min)
-    options = {"rho": karras_rho_range(float(inside.sigma_min), 1.0)[0] * 1.01} if name == "karras" else {}
+    "sigma_min just at float32's smallest normal number works; half of it (a subnormal), or 0, is refused."
+    inside, outside, zero = (_Table([lo, 1e-3, 0.5, 1.0]) for lo in (F32.tiny, F32.tiny / 2, 0.0))
+    options = {"rho": karras_rho_range(F32.tiny, 1.0)[0] * 1.01} if name == "karras" else {}
     _valid(calculate_sigmas(inside, name, 12, **options))
-    with pytest.raises(ValueError, match=rf"{name} spaces its steps .*model_sampling.sigma_min.*normal float32"):
-        calculate_sigmas(outside, name, 12, **options)
+    for ms in (outside, zero):
+        with pytest.raises(ValueError, match=rf"{name} spaces its steps .*model_sampling.sigma_min.*normal float32"):
+            calculate_sigmas(ms, name, 12, **options)
 
 
-def test_a_flux_shift_that_underflows_sigma_min_breaks_the_reference():
-    "The reason: at shift -800 Flux's sigma_min is 0, and the reference's exponential takes log(0)."
-    ms = model_sampling("flux", shift=-800.0)
-    assert float(ms.sigma_min) == 0.0
+def test_a_sigma_min_of_zero_breaks_the_reference():
+    "The reason: the reference's exponential takes log(sigma_min), and a table that underflows to 0 has no logarithm."
+    ms = _Table([0.0, 1e-3, 0.5, 1.0])
     with pytest.raises(ValueError, match="math domain error"):
         reference_rules.exponential(ms, 10)
     with pytest.raises(ValueError, match=r"sigma_min=0.0"):
@@ -214,9 +215,14 @@ def test_a_table_that_ends_near_zero_gives_a_final_zero(name):
     assert torch.equal(got[:-1], ref[:-1])
 
 
+class _Overflowing(_Table):
+    "A table whose sigma(timestep(sigma_max)) leaves float32, as a continuous V range up to 3e38 did in float32 time."
+    def sigma(self, t): return torch.where(torch.as_tensor(t) >= len(self.sigmas) - 1, math.inf, super().sigma(t))
+
+
 def test_results_that_are_not_schedules_are_refused_by_name():
-    with pytest.raises(ValueError, match=r"calculate_sigmas\(model_sampling, name='normal', steps=5\) gives sigmas\[0\] = inf.*sigma_max=3"):
-        calculate_sigmas(model_sampling("continuous_v", sigma_max=3e38), "normal", 5)
+    with pytest.raises(ValueError, match=r"calculate_sigmas\(model_sampling, name='normal', steps=5\) gives sigmas\[0\] = inf.*sigma_max=1.0"):
+        calculate_sigmas(_Overflowing([0.01, 0.1, 0.5, 1.0]), "normal", 5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dropping = model_sampling("discrete", beta_schedule="sqrt", zsnr=True)
