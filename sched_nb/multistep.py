@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .core import check_choice, check_int, check_number
+from .checks import check_flag
 from .samplers import (History, ModelCall, Steps, _noise_maker, ancestral_split, euler_step, lincomb, phi,
                                progress, register_sampler, report)
 
@@ -37,7 +38,7 @@ def sample_dpmpp_2m(model, x, sigmas, extra_args=None, callback=None, disable=No
                    ):
     "DPM-Solver++(2M), the second-order multistep solver in log-SNR (Lu et al. 2022)."
     st = Steps(model, x, sigmas)
-    cx, cd, b = _dpmpp_2m_coefficients(st, st.flow and bool(flow_log_snr))
+    cx, cd, b = _dpmpp_2m_coefficients(st, st.flow and check_flag("flow_log_snr", flow_log_snr))
     call, old = ModelCall(model, x, st.host, extra_args), None
     for i in progress(st.n, disable):
         denoised = call(i, x)
@@ -69,13 +70,19 @@ def _basis_integrals(host:torch.Tensor, max_order:int, to_t=lambda s: s) -> torc
         out[:, j] = torch.where(j < order, (basis * w).sum(1), 0.0)
     return out
 
+def _check_order(name, value, top=4):
+    "`value` as an integer from 1 to `top`, or an error naming `name`."
+    value = check_int(name, value, minimum=1)
+    if value > top: raise ValueError(f"{name} must be an integer from 1 to {top}, got {value}")
+    return value
+
 @register_sampler
 @torch.no_grad()
 def sample_lms(model, x, sigmas, extra_args=None, callback=None, disable=None,
                order:int=4, # the number of slopes the polynomial goes through
               ):
     "Linear multistep (Adams-Bashforth) in sigma with exact weights, as k-diffusion's `sample_lms`."
-    order = check_int("order", order, minimum=1)
+    order = _check_order("order", order, 100)                # ComfyUI's range; the polynomial uses min(order, steps so far) slopes
     st = Steps(model, x, sigmas)
     c, last = _basis_integrals(st.host, order).tolist(), (st.sigma_next == 0).tolist()
     call, slopes, inv = ModelCall(model, x, st.host, extra_args), History(order), (1 / st.sigma).tolist()
@@ -115,11 +122,6 @@ def _slope_multistep(model, x, sigmas, extra_args, callback, disable, weights):
         slopes.push((x - denoised).mul_(inv[i]))
         x = denoised if last[i] else lincomb(x, *zip(c[i], slopes))
     return x
-
-def _check_order(name, value, top=4):
-    value = check_int(name, value, minimum=1)
-    if value > top: raise ValueError(f"{name} must be an integer from 1 to {top}, got {value}")
-    return value
 
 @register_sampler
 @torch.no_grad()
@@ -205,8 +207,8 @@ def _unipc_move(lam:list, hist:int, p:int, variant:str, corrector:bool):
 
 @torch.no_grad()
 def _uni_pc(model, x, sigmas, extra_args, callback, disable, variant, order, corrector):
+    order, corrector = check_int("order", order, minimum=1), check_flag("corrector", corrector)
     st = Steps(model, x, sigmas)
-    order, corrector = check_int("order", order, minimum=1), bool(corrector)
     host = st.host.clone()
     if host[-1] == 0: host[-1] = 0.001                  # as ComfyUI: the last step lands at sigma = 0.001
     lam, n = (-host.log()).tolist(), st.n
@@ -284,7 +286,7 @@ def sample_res_multistep(model, x, sigmas, extra_args=None, callback=None, disab
 # %% ../nbs/11_multistep.ipynb #28b74b4b
 def gradient_estimation(model, x, sigmas, extra_args=None, callback=None, disable=None, ge_gamma:float=2.0, uncond=None):
     "Gradient estimation (Permenter and Yuan 2023): Euler steps corrected by (ge_gamma - 1) times the change of slope."
-    ge_gamma = check_number("ge_gamma", ge_gamma)
+    ge_gamma = check_number("ge_gamma", ge_gamma, minimum=0.0, maximum=10.0)   # beyond, the extrapolated slope makes the steps unstable
     st = Steps(model, x, sigmas)
     dt, inv, nxt, last = (st.sigma_next - st.sigma).tolist(), (1 / st.sigma).tolist(), st.sigma_next.tolist(), (st.sigma_next == 0).tolist()
     call, old = ModelCall(model, x, st.host, extra_args), None
