@@ -11,7 +11,8 @@ from collections.abc import Mapping
 import torch
 
 from .core import broadcast_sigma, check_choice, check_int, check_number
-from .checks import check_callable, check_denoised, check_flag, check_latent, check_seed
+from .checks import (check_callable, check_denoised, check_flag, check_latent, check_model, check_sampler_function,
+                             check_seed)
 from .parameterizations import CONST
 from .samplers import (Denoiser, GaussianMixtureDenoiser, ModelCall, Steps, ancestral_split, euler_step,
                               flow_alpha, lincomb, progress, register_sampler, report)
@@ -62,13 +63,15 @@ class ClassMixtureDenoiser(GaussianMixtureDenoiser):
         x0 = self.means + (a * self.stds ** 2 / var)[..., None] * diff
         return (logp.softmax(-1)[..., None] * x0).sum(2).reshape(x.shape).to(x.dtype)
 
-    def check_cond(self, cond, b:int|None=None) -> torch.Tensor:
+    def check_cond(self, cond, b:int|None=None, name:str="cond") -> torch.Tensor:
         "`cond` as a tensor of classes (integers, -1: none), one or `b` of them; values checked when not given as a tensor."
-        c = cond if isinstance(cond, torch.Tensor) else torch.as_tensor(cond)
+        try: c = cond if isinstance(cond, torch.Tensor) else torch.as_tensor(cond)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise TypeError(f"{name} must be classes (integers, -1: none), got {type(cond).__name__}") from None
         if c.is_floating_point() or c.is_complex() or c.dtype == torch.bool or (b is not None and c.numel() not in (1, b)):
-            raise TypeError(f"cond must be one class or {b or 'B'} classes (integers, -1: none), got {c.dtype} of shape {tuple(c.shape)}")
+            raise TypeError(f"{name} must be one class or {b or 'B'} classes (integers, -1: none), got {c.dtype} of shape {tuple(c.shape)}")
         if not isinstance(cond, torch.Tensor) and not bool(((c == -1) | torch.isin(c, self.labels.cpu())).all()):
-            raise ValueError(f"cond must hold labels of the mixture {self.labels.unique().tolist()} or -1, got {c.tolist()}")
+            raise ValueError(f"{name} must hold labels of the mixture {self.labels.unique().tolist()} or -1, got {c.tolist()}")
         return c
 
     def sample_class(self, n:int, cls:int, generator=None) -> torch.Tensor:
@@ -180,11 +183,13 @@ class CFGDenoiser(torch.nn.Module):
                  key:str="cond", # the keyword the denoiser takes the conditioning under
                 ):
         super().__init__()
-        if not callable(denoiser): raise TypeError(f"denoiser must be callable as denoiser(x, sigma, {key}=...), got {type(denoiser).__name__}")
         if not isinstance(key, str) or not key.isidentifier(): raise TypeError(f"key must be a keyword name (str), got {key!r}")
+        if not callable(denoiser): raise TypeError(f"denoiser must be callable as denoiser(x, sigma, {key}=...), got {type(denoiser).__name__}")
         _cat(_as_cond(cond, "cond"), _as_cond(uncond, "uncond"))    # the two fit together (checked once, here)
+        check_model(denoiser, {key: cond}, name="denoiser")
         if hasattr(denoiser, "check_cond"):                        # a denoiser that can tell valid conditioning
-            for c in (cond, uncond): denoiser.check_cond(c.tolist() if isinstance(c, torch.Tensor) and c.device.type == "cpu" else c)
+            for c, n in ((cond, "cond"), (uncond, "uncond")):
+                denoiser.check_cond(c.tolist() if isinstance(c, torch.Tensor) and c.device.type == "cpu" else c, name=n)
         self.denoiser, self.cond, self.uncond, self.key = denoiser, cond, uncond, key
         self.cfg = check_number("cfg", cfg, minimum=0.0, maximum=100.0)       # ComfyUI's range
         self.rescale = check_number("rescale", rescale, minimum=0.0, maximum=1.0)
@@ -193,17 +198,21 @@ class CFGDenoiser(torch.nn.Module):
     @property
     def model_sampling(self): return getattr(self.denoiser, "model_sampling", None)
 
+    def _answer(self, out, x:torch.Tensor) -> torch.Tensor:
+        "The denoiser's answer checked to be a latent like `x`; a `Denoiser`'s float32 answer in x's dtype."
+        if isinstance(self.denoiser, Denoiser) and isinstance(out, torch.Tensor) and out.dtype != x.dtype: out = out.to(x.dtype)
+        return check_denoised(out, x, self.denoiser, "denoiser")
+
     def forward(self, x:torch.Tensor, sigma, model_options:dict|None=None, seed=None, **extra) -> torch.Tensor:
         opts, b = model_options or {}, x.shape[0]
         sigma = torch.as_tensor(sigma, device=x.device)
         sigma = sigma.expand(b) if sigma.ndim == 0 else sigma
         cond = _batched(self.cond, b, "cond")
         if math.isclose(self.cfg, 1.0) and not opts.get("disable_cfg1_optimization", False):
-            d_c, d_u = check_denoised(self.denoiser(x, sigma, **extra, **{self.key: cond}), x, self.denoiser), None
+            d_c, d_u = self._answer(self.denoiser(x, sigma, **extra, **{self.key: cond}), x), None
         else:
             xx = torch.cat([x, x])
-            both = check_denoised(self.denoiser(xx, torch.cat([sigma, sigma]), **extra,
-                                                **{self.key: _cat(cond, _batched(self.uncond, b, "uncond"))}), xx, self.denoiser)
+            both = self._answer(self.denoiser(xx, torch.cat([sigma, sigma]), **extra, **{self.key: _cat(cond, _batched(self.uncond, b, "uncond"))}), xx)
             d_c, d_u = both[:b], both[b:]
         self.cond_denoised, self.uncond_denoised = d_c, d_u
         return cfg_function(self.denoiser, d_c, d_u, self.cfg, x, sigma, opts, self.cond, self.uncond, self.rescale)
@@ -297,12 +306,14 @@ def step_range(sigmas, # the full step schedule
                return_with_leftover_noise:bool=False, # keep the last sigma of a shortened run instead of 0
               ) -> torch.Tensor|None:
     "The part of `sigmas` ComfyUI's KSamplerAdvanced runs, or None when there is no step to run."
-    sigmas = _sigmas(sigmas)
-    if end_at_step is not None and check_int("end_at_step", end_at_step, 0) < len(sigmas) - 1:
+    sigmas, return_with_leftover_noise = _sigmas(sigmas), check_flag("return_with_leftover_noise", return_with_leftover_noise)
+    if end_at_step is not None: end_at_step = check_int("end_at_step", end_at_step, 0)
+    if start_at_step is not None: start_at_step = check_int("start_at_step", start_at_step, 0)
+    if end_at_step is not None and end_at_step < len(sigmas) - 1:
         sigmas = sigmas[:end_at_step + 1].clone()
         if not return_with_leftover_noise: sigmas[-1] = 0
     if start_at_step is not None:
-        if check_int("start_at_step", start_at_step, 0) >= len(sigmas) - 1: return None
+        if start_at_step >= len(sigmas) - 1: return None
         sigmas = sigmas[start_at_step:]
     return sigmas
 
@@ -323,7 +334,7 @@ class InpaintDenoiser(torch.nn.Module):
                 ):
         super().__init__()
         if not callable(model): raise TypeError(f"model must be a denoiser, callable as model(x, sigma, **extra), got {type(model).__name__}")
-        check_latent(latent_image)
+        check_latent(latent_image, "latent_image")
         if not isinstance(noise, torch.Tensor) or not noise.is_floating_point() or noise.shape != latent_image.shape:
             got = f"shape {tuple(noise.shape)}, dtype {noise.dtype}" if isinstance(noise, torch.Tensor) else type(noise).__name__
             raise ValueError(f"noise must be standard normal noise shaped like latent_image {tuple(latent_image.shape)}, got {got}")
@@ -348,7 +359,9 @@ class InpaintDenoiser(torch.nn.Module):
         ms = self.model_sampling
         known = ms.noise_scaling(s, self.noise, self.latent_image) if ms is not None else self.latent_image + s * self.noise
         x = torch.lerp(known.to(x.dtype), x, self.mask.to(x.dtype))
-        return torch.lerp(self.latent_image.to(x.dtype), self.model(x, sigma, **extra), self.mask.to(x.dtype))
+        out = self.model(x, sigma, **extra)
+        if isinstance(self.model, Denoiser) and isinstance(out, torch.Tensor): out = out.to(x.dtype)   # the reference's float32 answer
+        return torch.lerp(self.latent_image.to(x.dtype), check_denoised(out, x, self.model), self.mask.to(x.dtype))
 
 # %% ../nbs/13_guidance.ipynb #7fb7e6d9
 def _unguided(model) -> bool:
@@ -419,6 +432,7 @@ def sample_dpmpp_2s_ancestral_cfg_pp(model, x, sigmas, extra_args=None, callback
                                     ):
     "DPM++ 2S ancestral with CFG++: each stage starts from x + D_w - D_uncond."
     eta, s_noise = _check_noise_options(eta, s_noise)
+    consistent_uncond = check_flag("consistent_uncond", consistent_uncond)
     extra, uncond = uncond_hook(model, extra_args, "dpmpp_2s_ancestral_cfg_pp")
     st = Steps(model, x, sigmas)
     down, up, _ = ancestral_split(st.sigma, st.sigma_next, eta)
@@ -491,7 +505,7 @@ def sample_gradient_estimation_cfg_pp(model, x, sigmas, extra_args=None, callbac
     extra, uncond = uncond_hook(model, extra_args, "gradient_estimation_cfg_pp")
     return gradient_estimation(model, x, sigmas, extra, callback, disable, ge_gamma=ge_gamma, uncond=uncond)
 
-# %% ../nbs/13_guidance.ipynb #6673d283
+# %% ../nbs/13_guidance.ipynb #2f56d005
 def prepare_latent(model_sampling, # the model's model sampling
                    sigmas:torch.Tensor, # the step schedule; noise is laid on at sigmas[0]
                    noise:torch.Tensor, # standard normal noise, shaped like the latent
@@ -547,7 +561,9 @@ def sample(model, # a denoiser with a `model_sampling` (a `Denoiser`, a `CFGDeno
     from sched_nb.samplers import SAMPLERS
     name = sampler if isinstance(sampler, str) else getattr(sampler, "__name__", "").removeprefix("sample_")
     fn = SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))] if isinstance(sampler, str) or not callable(sampler) else sampler
+    check_sampler_function(fn, **kwargs)
     ms = _model_sampling(model)
+    denoise = check_number("denoise", denoise, minimum=0.0, maximum=1.0)
     add_noise, leftover = check_flag("add_noise", add_noise), check_flag("return_with_leftover_noise", return_with_leftover_noise)
     max_denoise = None if max_denoise is None else check_flag("max_denoise", max_denoise)
     seed = None if seed is None else check_seed("seed", seed)
@@ -582,6 +598,16 @@ def sample(model, # a denoiser with a `model_sampling` (a `Denoiser`, a `CFGDeno
             g = torch.Generator().manual_seed(((41 if s is None else check_seed("seed", s)) + 1) % 2 ** 64)
             inpaint_noise = torch.randn(noise.shape, generator=g).to(noise)
         model = InpaintDenoiser(model, latent_image, inpaint_noise, denoise_mask)
+    first = float(sigmas[0])                                    # read once, as prepare_latent does
+    if not (math.isfinite(first) and first >= 0): raise ValueError(f"sigmas[0] must be a finite noise level >= 0, got {first}")
     x = prepare_latent(ms, sigmas, noise, latent_image, max_denoise)
-    if len(sigmas) > 1: x = fn(model, x, sigmas, extra_args=extra, **kwargs)
+    if not bool(torch.isfinite(x).all()):                      # one read, before the loop: NaN in, or an overflow of x's dtype
+        raise ValueError(f"the starting latent is not finite: noise (standard normal) and latent_image must be finite, and noise laid "
+                         f"on at sigma = {float(sigmas[0]):.4g} must fit {x.dtype}")
+    if len(sigmas) > 1:
+        out = fn(model, x, sigmas, extra_args=extra, **kwargs)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            raise TypeError(f"sampler {name or fn!r} must return the sampled latent, a tensor shaped like x {tuple(x.shape)}; "
+                            f"it returned {type(out).__name__}")
+        x = out
     return finish_latent(ms, sigmas, x)

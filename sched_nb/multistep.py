@@ -37,8 +37,9 @@ def sample_dpmpp_2m(model, x, sigmas, extra_args=None, callback=None, disable=No
                     flow_log_snr:bool=False, # flow models: step in log((1 - sigma) / sigma), as the paper; False: in -log sigma, as ComfyUI
                    ):
     "DPM-Solver++(2M), the second-order multistep solver in log-SNR (Lu et al. 2022)."
+    flow_log_snr = check_flag("flow_log_snr", flow_log_snr)
     st = Steps(model, x, sigmas)
-    cx, cd, b = _dpmpp_2m_coefficients(st, st.flow and check_flag("flow_log_snr", flow_log_snr))
+    cx, cd, b = _dpmpp_2m_coefficients(st, st.flow and flow_log_snr)
     call, old = ModelCall(model, x, st.host, extra_args), None
     for i in progress(st.n, disable):
         denoised = call(i, x)
@@ -252,7 +253,7 @@ def res_multistep(model, x, sigmas, extra_args=None, callback=None, disable=None
                   uncond=None, # CFG++: a function returning the unconditional prediction of the last model call
                  ):
     "The RES second-order multistep step (Zhang et al. 2024), with optional ancestral noise and CFG++."
-    eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     st = Steps(model, x, sigmas)
     down, up, _ = ancestral_split(st.sigma, st.sigma_next, eta)       # the VE split, as ComfyUI for every model
     t, t_down = -st.sigma.log(), -down.log()

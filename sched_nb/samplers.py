@@ -44,6 +44,10 @@ class Denoiser(torch.nn.Module):
                  quantize:bool=True, # False: the network gets the fractional `timestep(sigma, quantize=False)`
                 ):
         super().__init__()
+        if not callable(net): raise TypeError(f"net must be the network, callable as net(x_in, t, **extra), got {type(net).__name__}")
+        missing = [m for m in ("timestep", "calculate_input", "calculate_denoised") if not callable(getattr(model_sampling, m, None))]
+        if missing: raise TypeError(f"model_sampling must be a model sampling (a schedule with a parameterization: model_sampling(...)); "
+                                    f"{type(model_sampling).__name__} has no {', '.join(missing)}")
         if not isinstance(quantize, bool): raise TypeError(f"quantize must be True or False, got {quantize!r}")
         if not quantize and not _takes(model_sampling.timestep, "quantize"):
             raise TypeError(f"quantize=False needs model_sampling.timestep(sigma, quantize=False), but "
@@ -57,7 +61,15 @@ class Denoiser(torch.nn.Module):
 
     def forward(self, x:torch.Tensor, sigma, **extra) -> torch.Tensor:
         "The denoised latent D(x; sigma) for a batch `x` at noise levels `sigma` (shape [B], or one for all)."
-        sigma = torch.as_tensor(sigma, device=x.device)
+        check_latent(x)
+        if not isinstance(sigma, torch.Tensor):                  # a number or a list: checked on the host, where it is
+            try: sigma = torch.as_tensor(sigma, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+            except (TypeError, ValueError, RuntimeError, OverflowError):
+                raise TypeError(f"sigma must be a noise level or a tensor of them, got {type(sigma).__name__}") from None
+            if not bool((torch.isfinite(sigma) & (sigma >= 0)).all()): raise ValueError(f"sigma must be finite noise levels >= 0, got {sigma.tolist()}")
+        if not sigma.is_floating_point() and not sigma.dtype in (torch.int32, torch.int64):
+            raise TypeError(f"sigma must hold real noise levels, got dtype {sigma.dtype}")
+        sigma = sigma.to(x.device)
         if sigma.ndim == 0: sigma = sigma.expand(x.shape[0])
         return self.denoise(x, sigma, self.timesteps(sigma), extra)
 
@@ -70,8 +82,8 @@ class Denoiser(torch.nn.Module):
         ms = self.model_sampling
         if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
         out = self.net(ms.calculate_input(sigma, x), t, **extra)
-        d = ms.calculate_denoised(sigma, out, x)
-        return d if d.dtype == x.dtype or not x.is_floating_point() else d.to(x.dtype)   # a half latent stays half
+        if not isinstance(out, torch.Tensor): raise TypeError(f"net must return a tensor (its prediction for x_in), got {type(out).__name__}")
+        return ms.calculate_denoised(sigma, out, x)
 
 # %% ../nbs/10_samplers.ipynb #3e946796
 class GaussianMixtureDenoiser(torch.nn.Module):
@@ -151,11 +163,13 @@ class ModelCall:
         self.table = table.to(x.device, torch.float64 if x.dtype == torch.float64 else torch.float32)
         self.sigmas = list(self.table[:, None].expand(-1, b).unbind(0))     # a [B] view per level
         self.ts, self.checked = None, False
+        self.cast = isinstance(model, Denoiser)   # computes in sigma's float32, as the reference's apply_model: cast back to x's dtype
         if isinstance(model, Denoiser) and not (model._forward_hooks or model._forward_pre_hooks):
             self.ts = list(model.timesteps(self.table)[:, None].expand(-1, b).unbind(0))   # one look-up per run
 
     def __call__(self, k:int, x:torch.Tensor) -> torch.Tensor:
         out = self.model(x, self.sigmas[k], **self.extra) if self.ts is None else self.model.denoise(x, self.sigmas[k], self.ts[k], self.extra)
+        if self.cast and out.dtype != x.dtype: out = out.to(x.dtype)
         if not self.checked: check_denoised(out, x, self.model); self.checked = True   # the first answer: shape, dtype, device
         return out
 
@@ -165,7 +179,8 @@ class ModelCall:
 
     def at(self, sigma:float, x:torch.Tensor) -> torch.Tensor:
         "D(x; sigma) at a noise level found during the loop (one timestep look-up per call)."
-        return check_denoised(self.model(x, self.table.new_full((x.shape[0],), sigma), **self.extra), x, self.model)
+        out = self.model(x, self.table.new_full((x.shape[0],), sigma), **self.extra)
+        return check_denoised(out.to(x.dtype) if self.cast and isinstance(out, torch.Tensor) else out, x, self.model)
 
 # %% ../nbs/10_samplers.ipynb #a9ed646a
 def progress(n:int, disable=None):
@@ -235,7 +250,7 @@ def _check_churn(s_churn, s_tmin, s_tmax, s_noise):
     "The churn options checked: s_churn >= 0, s_tmin and s_tmax real (s_tmax may be infinite), s_noise >= 0."
     s_tmax = math.inf if isinstance(s_tmax, (int, float)) and s_tmax == math.inf else check_number("s_tmax", s_tmax)
     return (check_number("s_churn", s_churn, minimum=0.0), check_number("s_tmin", s_tmin), s_tmax,
-            check_number("s_noise", s_noise, minimum=0.0))
+            check_number("s_noise", s_noise, minimum=0.0, maximum=100.0))
 
 def _with_churn(st:Steps, hat:torch.Tensor):
     "The model-call table for a churned run and where sigma_hat[i] is in it: `(table, offset)`."
@@ -303,6 +318,7 @@ def _checked(fn, keep_repeats):
             if name in options: raise TypeError(f"{fn.__name__} got multiple values for argument {name!r}")
             options[name] = value
         check_latent(x); check_model(model, extra_args); check_callback(callback); check_generator(options.get("generator"))
+        if disable is not None: check_flag("disable", disable)
         if options.get("noise_sampler") is not None: options["noise_sampler"] = checked_noise(options["noise_sampler"], x)
         if not (keep_repeats(options) if callable(keep_repeats) else keep_repeats):
             sigmas = drop_repeats(sigmas, x)
@@ -441,7 +457,7 @@ def sample_ddim(model, x, sigmas, extra_args=None, callback=None, disable=None,
                 noise_sampler=None, # or `noise_sampler(sigma, sigma_next) -> noise`
                ):
     "DDIM (Song et al. 2021): eta = 0 is the Euler step (ComfyUI's `ddim`), eta > 0 adds the paper's noise."
-    eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     st = Steps(model, x, sigmas, invert=eta == 0)
     s, nxt, a, a_next = st.sigma, st.sigma_next, st.alpha[:-1], st.alpha[1:]
     up = (eta * nxt * (1 - (a * nxt / (a_next * s)) ** 2).clamp_min(0).sqrt()).nan_to_num(0.0)
@@ -505,7 +521,7 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
                     noise_sampler=None, # `noise_sampler(sigma, sigma_next) -> noise` (default: normal noise)
                    ):
     "DPM-Solver-fast (Lu et al. 2022): third-order steps uniform in log sigma, one network call per step of `sigmas`."
-    eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     st = Steps(model, x, sigmas)
     t0, t_end = _dpm_limits(st)
     if not t_end > t0: eta = 0.0                          # one noise level only: nothing to integrate, no noise to add
@@ -565,7 +581,7 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
     rtol, atol, h_init = (check_number(n, v, minimum=0.0, maximum=100.0) for n, v in (("rtol", rtol), ("atol", atol), ("h_init", h_init)))
     gains = [check_number(n, v, minimum=0.0, maximum=100.0) for n, v in (("pcoeff", pcoeff), ("icoeff", icoeff), ("dcoeff", dcoeff))]
     accept_safety = check_number("accept_safety", accept_safety, minimum=0.0, maximum=2.5)   # the controller's factor stays below 1 + pi/2
-    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=1.0), check_number("s_noise", s_noise, minimum=0.0)
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=1.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     return_info = check_flag("return_info", return_info)
     if h_init == 0 or rtol == atol == 0: raise ValueError(f"h_init and one of rtol, atol must be > 0, got {h_init}, {rtol}, {atol}")
     if not gains[1] > 0: raise ValueError("icoeff must be > 0: the integral gain is what sizes the steps from the error")
@@ -592,6 +608,9 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
             info["nfe"] += len(stages)
             delta = torch.maximum(x_low.abs(), x_prev.abs()).mul_(rtol).clamp_min_(atol)
             error = torch.linalg.vector_norm(gap.div_(delta)).item() * scale   # the host read
+            if not math.isfinite(error):
+                raise ValueError(f"dpm_adaptive's error estimate is not finite at sigma = {math.exp(-float(s)):.4g}: x, or the model's "
+                                 "answers, hold NaN or an infinity")
             if pid.propose(error):
                 if su: x_high = x_high.add_(noise(*torch.tensor([float((-s).exp()), float((-t).exp())], **dev)), alpha=su * s_noise)
                 x_prev, x, s = x_low, x_high, t

@@ -25,7 +25,7 @@ __all__ = ['sample_euler_ancestral', 'sample_dpm_2_ancestral', 'sample_dpmpp_2s_
 
 # %% ../nbs/12_sde.ipynb #0e8a68e2
 def _check_noise_options(eta, s_noise):
-    return check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
+    return check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
 
 def _ancestral(st, eta:float):
     "`(down, up, scale)` per step, in the model's own form (flow or not), as host tensors."
@@ -261,7 +261,7 @@ def _sde_2s_coefficients(st, lam, eta:float, r:float):
 @torch.no_grad()
 def _dpmpp_sde(model, x, sigmas, extra_args, callback, disable, eta, s_noise, noise_sampler, r, cpu):
     eta, s_noise = _check_noise_options(eta, s_noise)
-    r = check_number("r", r, positive=True)
+    r = check_number("r", r, minimum=0.01, maximum=100.0)     # ComfyUI's range, less the r that weighs the stage by 1/(2r) -> inf
     st, lam = snr_steps(model, x, sigmas)
     last = st.sigma_next == 0
     s1, (a1, b1, n1), (a2, b2, n2) = _sde_2s_coefficients(st, lam, eta, r)
@@ -345,6 +345,15 @@ def sample_res_multistep_ancestral(model, x, sigmas, extra_args=None, callback=N
                          noise_sampler=seeded_noise(x, extra_args, noise_sampler, generator))
 
 # %% ../nbs/12_sde.ipynb #e853fd4f
+def _checked_scaler(fn):
+    "`fn` as a noise scaler whose answers are checked to be tensors shaped like its argument."
+    def scaler(t):
+        out = fn(t)
+        if not isinstance(out, torch.Tensor) or out.shape != t.shape:
+            raise TypeError(f"noise_scaler must map a tensor to a tensor of its shape, got {type(out).__name__} for shape {tuple(t.shape)}")
+        return out
+    return scaler
+
 def er_sde_noise_scaler(x):
     "ER-SDE's default noise scaler f(x) = x (e^(x^0.3) + 10) (Cui et al. 2023)."
     return x * (torch.exp(x ** 0.3) + 10.0)
@@ -374,11 +383,11 @@ def sample_er_sde(model, x, sigmas, extra_args=None, callback=None, disable=None
                   max_stage:int=3, # 1, 2 or 3: the solver's order
                  ):
     "Extended reverse-time SDE solver, ER-SDE-Solver-3 (Cui et al. 2023), in data prediction."
-    s_noise, max_stage = check_number("s_noise", s_noise, minimum=0.0), check_int("max_stage", max_stage, 1)
+    s_noise, max_stage = check_number("s_noise", s_noise, minimum=0.0, maximum=100.0), check_int("max_stage", max_stage, 1)
     if max_stage > 3: raise ValueError(f"max_stage must be 1, 2 or 3, got {max_stage}")
     noise_scaler = check_callable("noise_scaler", noise_scaler, "a function f(x) of a tensor (ER-SDE's noise scaler)")
     st, lam = snr_steps(model, x, sigmas)
-    cx, cd, c2, c3, cn, er = _er_sde_coefficients(st, lam, noise_scaler or er_sde_noise_scaler)
+    cx, cd, c2, c3, cn, er = _er_sde_coefficients(st, lam, _checked_scaler(noise_scaler or er_sde_noise_scaler))
     moves = st.sigma_next > 0                                  # the step to sigma = 0 lands on D: its weights are not used
     check_finite("er_sde's weights (noise_scaler(sigma / alpha) overflows or is 0 at these noise levels)", *(c[moves] for c in (cx, cd, c2, c3, cn)))
     gap = torch.cat([er.new_ones(1), er[1:-1] - er[:-2]])      # er_i - er_(i-1), for the first difference
@@ -441,7 +450,7 @@ def sample_seeds_2(model, x, sigmas, extra_args=None, callback=None, disable=Non
                    r:float=0.5, # where the stage lies, as a fraction of the step in log-SNR
                   ):
     "SEEDS-2 (Gonzalez et al. 2023): a two-stage stochastic exponential integrator in data prediction."
-    r = check_number("r", r, positive=True, maximum=1.0)       # the stage lies inside the step
+    r = check_number("r", r, minimum=0.01, maximum=1.0)       # the stage lies inside the step (a tiny r weighs its slope by 1/(2r))
     st, h, last, [(s1, a1, c1, z1)], call, noise, inject, eta, s_noise = _seeds_setup(
         model, x, sigmas, extra_args, eta, s_noise, noise_sampler, (r,))
     z = -h * (eta + 1)
@@ -473,7 +482,7 @@ def sample_seeds_3(model, x, sigmas, extra_args=None, callback=None, disable=Non
                    r_1:float=1. / 3, r_2:float=2. / 3, # where the two stages lie, as fractions of the step in log-SNR
                   ):
     "SEEDS-3 (Gonzalez et al. 2023): a three-stage stochastic exponential integrator in data prediction."
-    r_1, r_2 = check_number("r_1", r_1, positive=True, maximum=1.0), check_number("r_2", r_2, positive=True, maximum=1.0)
+    r_1, r_2 = check_number("r_1", r_1, minimum=0.01, maximum=1.0), check_number("r_2", r_2, minimum=0.01, maximum=1.0)
     st, h, last, [(s1, a1, c1, z1), (s2, a2, c2, z2)], call, noise, inject, eta, s_noise = _seeds_setup(
         model, x, sigmas, extra_args, eta, s_noise, noise_sampler, (r_1, r_2))
     z = -h * (eta + 1)
@@ -562,7 +571,7 @@ def _sa_plan(st, lam, tau_func, predictor_order, corrector_order, use_pece, simp
 @torch.no_grad()
 def _sa_solver(model, x, sigmas, extra_args, callback, disable, tau_func, s_noise, noise_sampler,
                predictor_order, corrector_order, use_pece, simple_order_2, end_on_prediction):
-    s_noise = check_number("s_noise", s_noise, minimum=0.0)
+    s_noise = check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     predictor_order, corrector_order = check_int("predictor_order", predictor_order, 1), check_int("corrector_order", corrector_order, 0)
     if predictor_order > 6 or corrector_order > 6:            # ComfyUI's range: more images make the Lagrange weights ill-conditioned
         raise ValueError(f"predictor_order and corrector_order must be at most 6, got {predictor_order} and {corrector_order}")
