@@ -44,12 +44,14 @@ _PUBLIC = {
     "presets": ["preset", "PRESETS", "available_presets", "flux_shift", "sd3_resolution_shift", "mu_from_seq_len",
                 "plot_presets", "explore_presets"],
     "toy": ["two_moons", "spiral", "sliced_wasserstein", "ToyNet", "train_toy", "TOY_MODELS", "toy_model_samplings", "toy_scheduler", "toy_sigmas", "sampler_table",
-            "toy_models", "sampler_options", "run_sampler", "SamplingExplorer", "ToyExplorer", "explore_toy"],
+            "toy_models", "load_toy_models", "save_toy_models", "sampler_names", "sampler_options", "option_range", "OPTION_RANGES",
+            "run_sampler", "ExplorerBase", "SamplingExplorer", "ToyExplorer", "explore_toy"],
     "digits": ["load_digits_data", "digit_mosaic", "show_digits", "DigitsNet", "DIGITS_MODELS", "digits_model_sampling", "digits_sigmas",
-               "train_digits", "save_digits_model", "load_digits_model", "sample_digits", "train_digit_classifier", "digit_score",
+               "train_digits", "save_digits_model", "load_digits_model", "sample_digits", "train_digit_classifier",
+               "save_digit_classifier", "load_digit_classifier", "digit_score",
                "sampler_grid", "denoising_sequence", "DigitsExplorer", "explore_digits"],
     "plots": ["plot_sigma", "plot_log_snr", "plot_alphas_cumprod", "plot_weights", "plot_steps", "plot_overview", "plot_atlas", "atlas_models", "schedule_summary", "coinciding"],
-    "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explore_samplers", "explorer_app"],
+    "widgets": ["explore_discrete", "explore_continuous", "explore_cascade", "explore_flow", "explore_parameterizations", "explore_steps", "explore_families", "explore_samplers", "SamplerExplorer", "SAMPLER_MODELS", "sampler_model", "explorer_app"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 # modules that need matplotlib or ipywidgets, or train a model: reachable as attributes, left out of `import *`

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
+import importlib.util
 import math
 import time
 from importlib import resources
@@ -21,23 +21,32 @@ from .core import check_choice, check_int, check_number
 from .parameterizations import CONST
 from .samplers import SAMPLERS, Denoiser
 from .schedulers import calculate_sigmas
-from .toy import SamplingExplorer, _threads, run_sampler
+from .toy import SamplingExplorer, _prefix, _read_weights, _threads, run_sampler
 
 # %% auto #0
 __all__ = ['N_TRAIN', 'DIGITS_MODELS', 'load_digits_data', 'digit_mosaic', 'show_digits', 'DigitsNet', 'digits_model_sampling',
            'default_scheduler', 'digits_sigmas', 'training_sigmas', 'digits_loss', 'train_digits', 'save_digits_model',
-           'load_digits_model', 'sample_digits', 'train_digit_classifier', 'digit_score', 'sampler_grid',
-           'denoising_sequence', 'DigitsExplorer', 'explore_digits']
+           'load_digits_model', 'sample_digits', 'train_digit_classifier', 'save_digit_classifier',
+           'load_digit_classifier', 'digit_score', 'sampler_grid', 'denoising_sequence', 'DigitsExplorer',
+           'explore_digits']
 
 # %% ../nbs/17_digits.ipynb #6e6c52de
 N_TRAIN = 1500  # digits used for training; the other 297 are held out
 
 @functools.lru_cache(maxsize=1)
 def _all_digits() -> tuple:
-    "All 1797 digits and labels, read once per session."
-    from sklearn.datasets import load_digits   # scikit-learn ships the 1797 digits inside the package
-    d = load_digits()
-    return torch.tensor(d.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 8 - 1, torch.tensor(d.target, dtype=torch.int64)
+    "All 1797 digits and labels, read once per session from the file scikit-learn ships (as its `load_digits` reads it)."
+    spec = importlib.util.find_spec("sklearn")   # found without importing scikit-learn, which takes a second or two
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec is not None and spec.origin else None
+    if path is not None and path.exists():
+        import gzip
+        import numpy as np
+        with gzip.open(path, "rt") as f: table = np.loadtxt(f, delimiter=",")
+        data, target = table[:, :-1], table[:, -1].astype(int)
+    else:
+        from sklearn.datasets import load_digits
+        d = load_digits(); data, target = d.data, d.target
+    return torch.tensor(data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 8 - 1, torch.tensor(target, dtype=torch.int64)
 
 def load_digits_data(split:str="train", # "train" (1500 digits), "test" (the 297 held out) or "all"
                     ) -> tuple:
@@ -193,10 +202,6 @@ def save_digits_model(den:Denoiser, # a model from `train_digits`
     torch.save({"config": den.net.config, "info": den.info, "state": state}, path)
     return path
 
-@functools.lru_cache(maxsize=None)
-def _read_weights(path:str) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
-
 def load_digits_model(name:str, # a key of DIGITS_MODELS (any case)
                       path=None, # a file written by save_digits_model; default: the committed weights
                      ) -> Denoiser:
@@ -247,8 +252,28 @@ def train_digit_classifier(weight_decay:float=1e-3, # L2 penalty on the weights
         opt.step(closure)
     return clf.requires_grad_(False)
 
+def _classifier_path() -> Path: return Path(str(resources.files("sched_nb") / "data" / "digit_classifier.pt"))
+
+def save_digit_classifier(clf:torch.nn.Module, # from train_digit_classifier
+                          path=None, # where to write; default: the package's sched_nb/data/digit_classifier.pt
+                         ) -> Path:
+    "Save the classifier's weights (float32, 2.6 KB); returns the path."
+    path = Path(path) if path is not None else _classifier_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in clf.state_dict().items()}, path)
+    return path
+
+def load_digit_classifier(path=None, # a file written by save_digit_classifier; default: the shipped one
+                         ) -> torch.nn.Module:
+    "The classifier `train_digit_classifier()` makes, from the shipped weights (a new module each call)."
+    path = Path(path) if path is not None else _classifier_path()
+    if not path.exists(): raise FileNotFoundError(f"no classifier weights at {path}: run python tools/train_digits.py --classifier")
+    clf = torch.nn.Linear(64, 10)
+    clf.load_state_dict(_read_weights(str(path.resolve())))
+    return clf.requires_grad_(False)
+
 def digit_score(images:torch.Tensor, # [N, 1, 8, 8] images (clamped to [-1, 1] before scoring)
-                classifier:torch.nn.Module, # from train_digit_classifier
+                classifier:torch.nn.Module, # from load_digit_classifier or train_digit_classifier
                ) -> dict:
     "{'score': exp E KL(p(y|x) || p(y)) in [1, 10], 'confidence': E max p(y|x), 'classes': how many of each digit}."
     p = classifier(images.detach().float().cpu().reshape(len(images), 64).clamp(-1, 1)).double().softmax(1)
@@ -287,40 +312,36 @@ def denoising_sequence(model:Denoiser, sampler:str="dpmpp_2m", steps:int=10, sch
 
 # %% ../nbs/17_digits.ipynb #05615005
 class DigitsExplorer(SamplingExplorer):
-    "The digits models' sampling on controls: 36 samples, one image's denoising sequence, the digit score and the network calls."
-    title, figsize, n_images = "Sampling the digits models", (8.6, 2.6), 100
+    "The digits models on controls: 36 samples and the first image's denoising sequence per choice, the digit score and the network calls."
+    title, figsize, n_images, score_name = "Sampling the digits models", (8.6, 2.6), 100, "digit score"
+    width_ratios = (1, 2.7)
 
     def __init__(self, models:dict|None=None, # {name: Denoiser}; default: the three committed models
-                 classifier=None, # from train_digit_classifier; default: trained here (a fraction of a second)
-                 **values): # starting settings: model, sampler, scheduler, steps, seed, eta, s_noise, ...
-        self.classifier = classifier if classifier is not None else train_digit_classifier()
+                 classifier=None, # a digit classifier; default: load_digit_classifier()
+                 **values): # starting settings: model, seed, sampler, scheduler, steps, the sampler's options
+        self.classifier = classifier if classifier is not None else load_digit_classifier()
         super().__init__(models or {name: load_digits_model(name) for name in DIGITS_MODELS}, **values)
 
-    def default_scheduler(self, name:str) -> str: return default_scheduler(self.models[name])
-    def noise(self) -> torch.Tensor:
-        return torch.randn(self.n_images, 1, 8, 8, generator=torch.Generator().manual_seed(self.values["seed"]))
+    def default_scheduler(self, model:str) -> str: return default_scheduler(self.models[model])
+    def noise(self, values:dict) -> torch.Tensor:
+        return torch.randn(self.n_images, 1, 8, 8, generator=torch.Generator().manual_seed(values["seed"]))
+    def score(self, x:torch.Tensor, values:dict) -> float: return digit_score(x, self.classifier)["score"]
+    def run_notes(self, side:str, run:dict) -> list:
+        s = digit_score(run["x"], self.classifier)
+        return [f"confidence {s['confidence']:.3f}, digits found " + " ".join(f"{d}:{c}" for d, c in enumerate(s["classes"]))]
+    def score_note(self) -> str: return f"Digit score of {self.n_images} images: 100 held-out digits score 7.1 to 7.5, noise below 3."
 
-    def draw(self):
-        self.fig.clear()
-        a, b = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2.7]})
-        r = self.result
-        show_digits(r["x"][:36], ncol=6, ax=a, title=f"{self.values['model']}: 36 of {self.n_images}")
-        every = max(1, math.ceil(len(r["xs"]) / 8))
-        idx = list(range(0, len(r["xs"]), every))
-        ms = self.models[self.values["model"]].model_sampling
-        top = [ms.calculate_input(r["sigmas"][i].reshape(1), r["xs"][i][:1])[0] for i in idx] + [r["x"][0]]
-        show_digits(torch.stack(top + [r["denoised"][i][0] for i in idx]), ncol=len(top), ax=b,
-                    title="the first image: c_in x (top), denoised (bottom)")
-        b.set_xticks([4 + 9 * j for j in range(len(top))], [f"{r['sigmas'][i]:.3g}" for i in idx] + ["0"], fontsize=7)
-        b.set_xlabel("sigma", fontsize=8); self.fig.tight_layout()
-
-    def readout_html(self) -> str:
-        if self.result is None: return ""
-        s = digit_score(self.result["x"], self.classifier)
-        rows = [("digit score", f"{s['score']:.2f} (100 held-out digits: 7.1 to 7.5; noise: below 3)"),
-                ("confidence", f"{s['confidence']:.3f}"), ("digits found", " ".join(f"{d}:{c}" for d, c in enumerate(s["classes"]))),
-                ("network calls", str(self.result["calls"])), ("sigmas", ", ".join(f"{v:.4g}" for v in self.result["sigmas"].tolist()))]
-        return self.table(rows)
+    def draw_run(self, side:str, run:dict, axes):
+        a, b = axes
+        ms = self.models[run["settings"]["model"]].model_sampling
+        show_digits(run["x"][:36], ncol=6, ax=a, title=f"{_prefix(side)[1]}{run['settings']['model']}: 36 of {self.n_images}")
+        every = max(1, math.ceil(len(run["xs"]) / 8))
+        idx = list(range(0, len(run["xs"]), every))
+        top = [ms.calculate_input(run["sigmas"][i].reshape(1), run["xs"][i][:1])[0] for i in idx] + [run["x"][0]]
+        show_digits(torch.stack(top + [run["denoised"][i][0] for i in idx]), ncol=len(top), ax=b,
+                    title=f"{run['choice']['sampler']}, the first image: c_in x (top), denoised (bottom)")
+        b.set_xticks([4 + 9 * j for j in range(len(top))], [f"{run['sigmas'][i]:.3g}" for i in idx] + ["0"], fontsize=7)
+        b.set_xlabel("sigma", fontsize=8)
 
 def explore_digits(**values) -> DigitsExplorer:
     "An explorer of the digits models' sampling: model, sampler, scheduler, steps, seed and the sampler's options."

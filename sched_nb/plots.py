@@ -196,6 +196,15 @@ ATLAS = {  # label: (schedule name, settings, line style)
     "flux": ("flux", {}, dict(color="C7", lw=2)),
 }
 
+def _with_every_schedule(entries:dict) -> dict:
+    "`entries`, and an entry at its defaults for each schedule of the registry that none of them draws."
+    from sched_nb.compose import SCHEDULES
+    drawn = {name for name, _, _ in entries.values()}
+    extra = [name for name in SCHEDULES if name not in drawn]
+    return {**entries, **{name: (name, {}, dict(color=f"C{(8 + i) % 10}", lw=2)) for i, name in enumerate(extra)}}
+
+ATLAS = _with_every_schedule(ATLAS)
+
 def atlas_models(entries:dict|None=None, # {label: (schedule name, settings, style)}; default `ATLAS`
                 ) -> dict:
     "{label: model sampling} of the atlas entries, each with its schedule's default parameterization."

@@ -5,12 +5,15 @@
 # %% ../nbs/16_toy.ipynb #d0492ad2
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import inspect
 import io
 import math
 from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
 
 import torch
 from fastcore.basics import patch
@@ -23,9 +26,10 @@ from .samplers import SAMPLERS, Denoiser, sample
 from .schedulers import SCHEDULER_NAMES, calculate_sigmas
 
 # %% auto #0
-__all__ = ['TOY_MODELS', 'OPTION_RANGES', 'two_moons', 'spiral', 'sliced_wasserstein', 'ToyNet', 'train_toy',
-           'toy_model_samplings', 'toy_scheduler', 'toy_sigmas', 'sampler_table', 'toy_models', 'sampler_options',
-           'run_sampler', 'SamplingExplorer', 'ToyExplorer', 'explore_toy']
+__all__ = ['TOY_MODELS', 'OPTION_RANGES', 'DPI', 'two_moons', 'spiral', 'sliced_wasserstein', 'ToyNet', 'train_toy',
+           'toy_model_samplings', 'toy_scheduler', 'toy_sigmas', 'save_toy_models', 'load_toy_models', 'toy_models',
+           'sampler_names', 'sampler_options', 'option_range', 'run_sampler', 'sampler_table', 'ExplorerBase',
+           'SamplingExplorer', 'ToyExplorer', 'explore_toy']
 
 # %% ../nbs/16_toy.ipynb #9d3aaeb1
 def two_moons(n:int, # number of points
@@ -58,7 +62,7 @@ def sliced_wasserstein(a:torch.Tensor, # [n, d] points
         raise ValueError(f"a and b must be [n, d] point clouds of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     theta = torch.randn(a.shape[1], n_projections, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     theta = (theta / theta.norm(dim=0)).to(a.device)
-    pa, pb = (a.double() @ theta).sort(0).values, (b.double() @ theta.to(b.device)).sort(0).values
+    pa, pb = (theta.T @ a.double().T).sort(1).values, (theta.T.to(b.device) @ b.double().T).sort(1).values  # [directions, n]
     return (pa - pb).pow(2).mean().sqrt().item()
 
 # %% ../nbs/16_toy.ipynb #6641e67e
@@ -70,8 +74,9 @@ class ToyNet(torch.nn.Module):
                  dim:int=2, # dimension of the points
                 ):
         super().__init__()
-        self.register_buffer("t_range", torch.tensor([t_start, t_end], dtype=torch.float32))
-        self.register_buffer("freqs", math.pi / 2 * 2.0 ** torch.arange(n_freq, dtype=torch.float32))
+        self.config = dict(t_start=float(t_start), t_end=float(t_end), width=width, n_freq=n_freq, dim=dim)
+        self.register_buffer("t_range", torch.tensor([t_start, t_end], dtype=torch.float32), persistent=False)
+        self.register_buffer("freqs", math.pi / 2 * 2.0 ** torch.arange(n_freq, dtype=torch.float32), persistent=False)
         self.mlp = torch.nn.Sequential(torch.nn.Linear(dim + 2 * n_freq, width), torch.nn.SiLU(),
                                        torch.nn.Linear(width, width), torch.nn.SiLU(),
                                        torch.nn.Linear(width, width), torch.nn.SiLU(),
@@ -149,221 +154,495 @@ def toy_sigmas(ms, steps:int=20) -> torch.Tensor:
     "The toy models' step schedule of `steps` steps for `ms` (see `toy_scheduler`)."
     return calculate_sigmas(ms, toy_scheduler(ms), steps)
 
-# %% ../nbs/16_toy.ipynb #3c44af4b
-def sampler_table(models:dict, # {name: Denoiser}
-                  data:torch.Tensor, # [n, 2] data points to score against
-                  noise:torch.Tensor, # [n, 2] standard normal noise to start from
-                  steps:int=20, # sampling steps
-                  samplers=tuple(SAMPLERS), # sampler names
-                  seed:int=0, # for the samplers that add noise
-                  threads:int|None=1, # CPU threads while sampling
-                 ) -> tuple:
-    "`({name: {sampler: sliced Wasserstein distance}}, {name: {sampler: samples}})` for every model and sampler."
-    scores, samples = {}, {}
-    with _threads(threads):
-        for name, den in models.items():
-            sigmas = toy_sigmas(den.model_sampling, steps)
-            samples[name] = {s: sample(den, noise, sigmas, s, disable=True,
-                                       **({"generator": torch.Generator().manual_seed(seed)} if s in ("euler_ancestral", "lcm") else {}))
-                             for s in samplers}
-            scores[name] = {s: sliced_wasserstein(x, data) for s, x in samples[name].items()}
-    return scores, samples
+# %% ../nbs/16_toy.ipynb #6bdc33d7
+def _toy_weights() -> Path: return Path(str(resources.files("sched_nb") / "data" / "toy_models.pt"))
 
-# %% ../nbs/16_toy.ipynb #09b2c630
+def save_toy_models(models:dict, # {name of TOY_MODELS: Denoiser from train_toy}
+                    path=None, # where to write; default: the package's sched_nb/data/toy_models.pt
+                   ) -> Path:
+    "Save the networks of `models` (weights in float16, with each network's config) in one file; returns the path."
+    path = Path(path) if path is not None else _toy_weights()
+    saved = {name: {"config": den.net.config, "state": {k: v.detach().cpu().half() for k, v in den.net.state_dict().items()}}
+             for name, den in models.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(saved, path)
+    return path
+
+@functools.lru_cache(maxsize=None)
+def _read_weights(path:str) -> dict:
+    "A weights file, read once per session."
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+def load_toy_models(path=None, # a file written by save_toy_models; default: the shipped weights
+                   ) -> dict:
+    "{name: float32 Denoiser} of the saved toy models, each on its model sampling of `TOY_MODELS` (new ones each call)."
+    path = Path(path) if path is not None else _toy_weights()
+    if not path.exists(): raise FileNotFoundError(f"no toy weights at {path}: run python tools/train_toy.py")
+    mss, out = toy_model_samplings(), {}
+    for name, saved in _read_weights(str(path.resolve())).items():
+        net = ToyNet(**saved["config"])
+        net.load_state_dict({k: v.float() for k, v in saved["state"].items()})
+        out[name] = Denoiser(net.requires_grad_(False), mss[check_choice("name", name, list(TOY_MODELS))])
+    return out
+
 @functools.lru_cache(maxsize=None)
 def toy_models() -> dict:
-    "The four models of `TOY_MODELS` trained with `train_toy`'s defaults, once per session (a few seconds)."
-    return {name: train_toy(ms, progress=False) for name, ms in toy_model_samplings().items()}
+    "The four models of `TOY_MODELS` as `train_toy`'s defaults make them, loaded once per session from the shipped weights."
+    return load_toy_models()
 
-OPTION_RANGES = {"eta": (0.0, 2.0, 0.05), "s_noise": (0.0, 2.0, 0.05), "s_churn": (0.0, 20.0, 0.5)}  # slider (min, max, step)
+# %% ../nbs/16_toy.ipynb #dea7deab
+def sampler_names() -> list:
+    "Every name in `SAMPLERS`, read now: samplers registered after this module was imported are there too."
+    return list(SAMPLERS)
 
-def sampler_options(sampler:str) -> dict:
-    "The options of `sampler` that the explorers put on sliders (those named in `OPTION_RANGES`), with its defaults."
-    params = inspect.signature(SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))]).parameters
-    return {k: float(params[k].default) for k in OPTION_RANGES if k in params}
+_SAMPLER_ARGS = ("model", "x", "sigmas", "extra_args", "callback", "disable")   # every sampler's arguments, not options
+OPTION_RANGES = {"eta": (0.0, 2.0, 0.05), "s_noise": (0.0, 2.0, 0.05), "s_churn": (0.0, 40.0, 0.5),
+                 "s_tmin": (0.0, 10.0, 0.05), "r": (0.05, 1.0, 0.05)}  # slider (min, max, step) of the options known by name
 
-# %% ../nbs/16_toy.ipynb #c2ba77a8
-def run_sampler(den:Denoiser, # a network with its model sampling
+def sampler_options(sampler:str, # a name in SAMPLERS
+                   ) -> dict:
+    "{option: default} of `sampler`: its numeric keyword arguments (eta, s_noise, s_churn, ...), read from its signature now."
+    fn = SAMPLERS[check_choice("sampler", sampler, sampler_names())]
+    out = {}
+    for p in inspect.signature(fn).parameters.values():
+        d = p.default
+        if p.name in _SAMPLER_ARGS or isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d): continue
+        out[p.name] = d
+    return out
+
+def option_range(option:str, # an option's name, as sampler_options gives it
+                 default, # its default value
+                ) -> tuple:
+    "(min, max, step) of a slider for a sampler option: `OPTION_RANGES` where the name is known, else 0 to twice the default."
+    if isinstance(default, int): return (min(0, default), max(4, 2 * default), 1)
+    lo, hi, step = OPTION_RANGES.get(option) or (0.0, max(1.0, 2 * abs(default)), max(1.0, 2 * abs(default)) / 100)
+    return (min(lo, default), max(hi, default), step)
+
+# %% ../nbs/16_toy.ipynb #c3b91b41
+@contextmanager
+def _counting(model):
+    "`[calls]`, counting the network's calls within the block: a hook on a Denoiser's network, or on the model itself."
+    target = model.net if isinstance(model, Denoiser) else model
+    if not isinstance(target, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module with a model_sampling (a Denoiser, say), got {type(model).__name__}")
+    calls = [0]
+    hook = target.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try: yield calls
+    finally: hook.remove()
+
+def run_sampler(model, # a Denoiser, or any module `model(x, sigma) -> denoised` with a `model_sampling`
                 noise:torch.Tensor, # standard normal noise, shaped like the samples
                 sampler:str="euler", # a name in SAMPLERS
                 scheduler:str="karras", # a name in SCHEDULER_NAMES
                 steps:int=20, # sampling steps
                 seed:int=0, # seeds the sampler's fresh noise (its generator, or torch's global one)
                 callback=None, # called at every step, as by the sampler
-                trace:bool=False, # keep every step's latent and denoised estimate
+                trace:bool=False, # keep every step's latent, denoised estimate and noise level
                 **options, # the sampler's options (see sampler_options)
                ) -> dict:
-    "`{'x': samples, 'sigmas', 'calls': network calls}`, plus `'xs'` and `'denoised'` (one per step) with `trace`."
-    sigmas = calculate_sigmas(den.model_sampling, scheduler, steps)
-    fn, seed = SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))], check_int("seed", seed, minimum=0)
-    extra = sorted(set(options) - set(inspect.signature(fn).parameters))
+    "`{'x': samples, 'sigmas', 'calls': network calls}`, plus `'xs'`, `'denoised'` and `'sigma_hats'` (one per step) with `trace`."
+    sigmas = calculate_sigmas(model.model_sampling, scheduler, steps)
+    fn, seed = SAMPLERS[check_choice("sampler", sampler, sampler_names())], check_int("seed", seed, minimum=0)
+    params = inspect.signature(fn).parameters
+    extra = sorted(set(options) - set(params))
     if extra: raise TypeError(f"sampler {sampler!r} has no option {extra[0]!r}; its options are {', '.join(sampler_options(sampler)) or 'none'}")
-    kw = {"generator": torch.Generator().manual_seed(seed)} if "generator" in inspect.signature(fn).parameters else {}
-    xs, ds, calls = [], [], [0]
+    kw = {"generator": torch.Generator().manual_seed(seed)} if "generator" in params else {}
+    xs, ds, hats = [], [], []
     def step(d):
-        if trace: xs.append(d["x"].clone()); ds.append(d["denoised"].clone())
+        if trace: xs.append(d["x"].clone()); ds.append(d["denoised"].clone()); hats.append(float(d.get("sigma_hat", d["sigma"])))
         if callback is not None: callback(d)
-    hook = den.net.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            x = sample(den, noise, sigmas, fn, disable=True, callback=step, **kw, **options)
-    finally: hook.remove()
+    with _counting(model) as calls, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        x = sample(model, noise, sigmas, fn, disable=True, callback=step, **kw, **options)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{sampler} with {options or 'its default options'} gave samples that are not finite numbers")
     out = {"x": x, "sigmas": sigmas, "calls": calls[0]}
-    return {**out, "xs": xs, "denoised": ds} if trace else out
+    return {**out, "xs": xs, "denoised": ds, "sigma_hats": hats} if trace else out
 
-# %% ../nbs/16_toy.ipynb #032defc6
-class SamplingExplorer:
-    "Sampling settings on controls (model, sampler, scheduler, steps, seed, the sampler's options) over a picture and a readout."
-    title, figsize, max_steps = "Sampling explorer", (8, 3.2), 50
+# %% ../nbs/16_toy.ipynb #3c44af4b
+def sampler_table(models:dict, # {name: Denoiser}
+                  data:torch.Tensor, # [n, 2] data points to score against
+                  noise:torch.Tensor, # [n, 2] standard normal noise to start from
+                  steps:int=20, # sampling steps
+                  samplers=None, # sampler names; default: every one in SAMPLERS but the CFG++ ones (*_cfg_pp), which need a guided model
+                  seed:int=0, # for the samplers that add noise
+                  threads:int|None=1, # CPU threads while sampling
+                 ) -> tuple:
+    "`({name: {sampler: sliced Wasserstein distance}}, {name: {sampler: samples}})` for every model and sampler."
+    samplers = [s for s in sampler_names() if not s.endswith("_cfg_pp")] if samplers is None else samplers
+    scores, samples = {}, {}
+    with _threads(threads):
+        for name, den in models.items():
+            scheduler = toy_scheduler(den.model_sampling)
+            samples[name] = {s: run_sampler(den, noise, s, scheduler, steps, seed)["x"] for s in samplers}
+            scores[name] = {s: sliced_wasserstein(x, data) for s, x in samples[name].items()}
+    return scores, samples
 
-    def __init__(self, models:dict, # {name: Denoiser}
-                 **values): # starting settings: model, sampler, scheduler, steps, seed, and options such as eta
-        import ipywidgets as W
-        from matplotlib.figure import Figure
-        self.models, self.result, self.error, self._quiet = models, None, None, False
-        if "model" in values and "scheduler" not in values:   # a model starts on its own step schedule
-            values["scheduler"] = self.default_scheduler(check_choice("model", values["model"], list(models)))
-        self.controls = self.make_controls(W)
-        self.values = {k: c.value for k, c in self.controls.items()}
-        self.fig = Figure(figsize=self.figsize, dpi=72)
-        self.image, self.readout = W.Image(format="png", layout=W.Layout(max_width="100%")), W.HTML()
-        grid = W.GridBox(list(self.controls.values()), layout=W.Layout(grid_template_columns="repeat(2, minmax(300px, 1fr))"))
-        self.widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), grid, self.image, self.readout])
-        self.update(**values)
-        if self.error: raise ValueError(self.error)
+# %% ../nbs/16_toy.ipynb #33bbe973
+DPI = 100  # pixels per inch of the explorers' pictures: a 9-point label is 12.5 pixels high
+_STYLE = {"description_width": "120px"}
+
+def _widgets():
+    "ipywidgets, imported when the first explorer is made (training and sampling do without it)."
+    import ipywidgets
+    return ipywidgets
+
+def _dropdown(name, options, value, description=None):
+    return _widgets().Dropdown(options=list(options), value=value, description=description or name, style=_STYLE)
+
+def _slider(name, value, lo, hi, step, cls=None):
+    "A slider (a FloatSlider unless `cls` says otherwise) that reports its value when released."
+    W = _widgets()
+    return (cls or W.FloatSlider)(value=value, min=lo, max=hi, step=step, description=name, continuous_update=False,
+                                  style=_STYLE, layout=W.Layout(width="95%"))
+
+def _value(v) -> str: return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+def _html_table(head, # the column names
+                rows, # a sequence of rows, each a sequence of texts (escaped here)
+                error:str|None=None, # a message to show above the table
+               ) -> str:
+    "An explorer's readout: the error, if any, over a table."
+    cell = lambda tag, t: f"<{tag}>{html.escape(str(t))}</{tag}>"
+    body = "".join("<tr>" + "".join(cell("td", t) for t in row) + "</tr>" for row in rows)
+    err = f'<p style="color:#b00">{html.escape(error)}</p>' if error else ""
+    return f'{err}<table class="sched-nb-readout" style="font-size:12px"><tr>{"".join(cell("th", h) for h in head)}</tr>{body}</table>'
+
+def _png(fig, colors:int=64, tight:bool=False) -> bytes:
+    "`fig` as a PNG quantized to `colors` colours (a few KB instead of tens), cropped to its contents with `tight`."
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+    if tight:
+        buf = io.BytesIO(); fig.savefig(buf, format="png", bbox_inches="tight"); rgb = Image.open(buf).convert("RGB")
+    else:
+        canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+        canvas.draw()
+        rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    out = io.BytesIO(); rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+def _style_axes(ax):
+    "Legible axes: 9-point ticks, 10-point axis labels, an 11-point title, a light grid; no labels on minor log ticks."
+    from matplotlib.ticker import NullFormatter
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "log": axis.set_minor_formatter(NullFormatter())
+    ax.tick_params(labelsize=9)
+    ax.xaxis.label.set_size(10); ax.yaxis.label.set_size(10); ax.title.set_size(11)
+    ax.grid(alpha=0.25)
+
+# %% ../nbs/16_toy.ipynb #74b91bad
+class ExplorerBase:
+    "Controls over a picture and a readout: every control calls `update(**values)`, and so can code; the picture is rendered once shown."
+    title, png_colors = "Explorer", 64
+    css_classes = ("sched-nb-explorer",)  # the widget's classes, by which pages and tests find it
+
+    def make_controls(self) -> dict: raise NotImplementedError  # {setting: widget whose .value is the setting}
+    def build(self, **values): raise NotImplementedError        # what the settings make: `self.model`
+    def _draw(self): raise NotImplementedError                  # draw `self.model` on `self.fig`
+    def readout_html(self) -> str: return ""                    # the table under the picture
+    def _change_note(self, changed:list, old) -> str: return "" # what a change did, when the picture cannot say it
+
+    def _build_widget(self, body:list):
+        "The widget: the title, `body` (rows of controls), a status line, the picture and the readout."
+        W = _widgets()
+        self.image = W.Image(format="png", layout=W.Layout(width="100%", height="auto"))  # as wide as the page allows
+        self.readout, self.status, self._shown = W.HTML(), W.HTML(), False
+        self._widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>")] + list(body) + [self.status, self.image, self.readout])
+        for c in self.css_classes: self._widget.add_class(c)
+
+    def _observe(self):
+        "From now on, every control calls `update` with its new value."
         for name, c in self.controls.items(): c.observe(functools.partial(self._on_control, name), names="value")
 
-    def default_scheduler(self, name:str) -> str: return "karras"
-    def noise(self) -> torch.Tensor: raise NotImplementedError   # the starting noise of the current seed
-    def draw(self): raise NotImplementedError                     # draw self.result on self.fig
-
-# %% ../nbs/16_toy.ipynb #76576cfe
+# %% ../nbs/16_toy.ipynb #4270c4da
 @patch
-def make_controls(self:SamplingExplorer, W) -> dict:
-    "{setting: widget}: model, sampler, scheduler, steps, seed, and a slider per option any sampler takes."
-    style, wide = {"description_width": "90px"}, W.Layout(width="95%")
-    first = next(iter(self.models))
-    c = {"model": W.Dropdown(options=list(self.models), value=first, description="model", style=style),
-         "sampler": W.Dropdown(options=list(SAMPLERS), value="euler", description="sampler", style=style),
-         "scheduler": W.Dropdown(options=list(SCHEDULER_NAMES), value=self.default_scheduler(first), description="scheduler", style=style),
-         "steps": W.IntSlider(value=10, min=1, max=self.max_steps, description="steps", continuous_update=False, style=style, layout=wide),
-         "seed": W.IntSlider(value=0, min=0, max=99, description="seed", continuous_update=False, style=style, layout=wide)}
-    defaults = {}
-    for s in SAMPLERS:
-        for k, v in sampler_options(s).items(): defaults.setdefault(k, v)
-    for k in OPTION_RANGES:
-        if k in defaults:
-            lo, hi, step = OPTION_RANGES[k]
-            c[k] = W.FloatSlider(value=defaults[k], min=lo, max=hi, step=step, description=k, continuous_update=False, style=style, layout=wide)
-    return c
-
-@patch
-def update(self:SamplingExplorer, **values):
-    "Apply `values` (setting names as the controls'), sample, and redraw: what every control calls."
-    unknown = sorted(set(values) - set(self.controls))
-    if unknown: raise TypeError(f"{type(self).__name__} has no setting {unknown[0]!r}; its settings are {', '.join(self.controls)}")
-    new = {**self.values, **values}
-    check_choice("model", new["model"], list(self.models)); check_choice("scheduler", new["scheduler"], SCHEDULER_NAMES)
-    own = sampler_options(new["sampler"])
-    if new["sampler"] != self.values["sampler"]: new.update({k: v for k, v in own.items() if k not in values})
-    new["steps"], new["seed"] = check_int("steps", new["steps"]), check_int("seed", new["seed"], minimum=0)
-    for k in OPTION_RANGES:
-        if k in new: new[k] = check_number(k, new[k], minimum=0.0)
-    self.values = new
-    self._set_controls(own)
-    try:
-        self.result, self.error = run_sampler(self.models[new["model"]], self.noise(), new["sampler"], new["scheduler"],
-                                              new["steps"], new["seed"], trace=True, **{k: new[k] for k in own}), None
-    except (ValueError, TypeError, RuntimeError) as e: self.error = str(e)   # keep the last good picture, say why
-    self.redraw()
+def update(self:ExplorerBase, _draw:bool=True, **values):
+    "Rebuild from `values` merged into the current settings, then redraw; a setting the build refuses keeps the last good one."
+    unknown = sorted(set(values) - set(self.values))
+    if unknown: raise TypeError(f"{type(self).__name__} has no setting {unknown[0]!r}; its settings are {', '.join(self.values)}")
+    before, old = self.values, getattr(self, "model", None)
+    self.values = {**self.values, **values}
+    self._set_controls(self.values)
+    try: self.model, self.error = self.build(**self.values), None
+    except (ValueError, TypeError, RuntimeError) as e: self.error = str(e)  # keep the last good result, say why
+    changed = [k for k in values if before.get(k) != self.values[k]]
+    if _draw and changed and old is not None and not self.error: self.message = self._change_note(changed, old)
+    if _draw: self.redraw()
     return self
 
 @patch
-def _set_controls(self:SamplingExplorer, own:dict):
-    "Show the current values on the controls without calling back; grey out the options the sampler lacks."
+def _set_controls(self:ExplorerBase, values:dict):
+    "Show `values` on the controls without calling back."
     self._quiet = True
     try:
-        for k, c in self.controls.items():
-            if c.value != self.values[k]:
-                try: c.value = self.values[k]
-                except Exception: pass   # a value the control cannot show (outside its range): the setting still applies
-            if k in OPTION_RANGES: c.disabled = k not in own
+        for k, v in values.items():
+            try:
+                if self.controls[k].value != v: self.controls[k].value = v
+            except Exception: pass  # a value the control cannot show (out of its range): the setting still applies
     finally: self._quiet = False
 
 @patch
-def _on_control(self:SamplingExplorer, name:str, change:dict):
+def _on_control(self:ExplorerBase, name:str, change:dict):
+    "The observer of every control: `update` with the control's new value."
     if not self._quiet: self.update(**{name: change["new"]})
 
-# %% ../nbs/16_toy.ipynb #d3f9bb68
-def _png(fig, colors:int=64, tight:bool=False) -> bytes:
-    "`fig` as a PNG quantized to `colors` colours (a few KB), cropped to its contents with `tight`."
-    from PIL import Image
-    buf = io.BytesIO(); fig.savefig(buf, format="png", **({"bbox_inches": "tight"} if tight else {}))
-    out = io.BytesIO()
-    Image.open(buf).convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True)
-    return out.getvalue()
+@patch
+def redraw(self:ExplorerBase):
+    "Redraw the picture and refresh the readout and the status line; render the picture when the widget is on show."
+    self._draw()
+    self._stale = True
+    if self._shown: self.render()
+    self.readout.value = self.readout_html()
+    self.status.value = f'<span class="sched-nb-status">{html.escape(self.message)}</span>' if self.message else ""
 
 @patch
-def redraw(self:SamplingExplorer):
-    "Draw the current result, render it into the image and refresh the readout."
-    if self.result is not None: self.draw()
-    self.image.value = _png(self.fig)
-    err = f'<p style="color:#b00">{html.escape(self.error)}</p>' if self.error else ""
-    self.readout.value = err + self.readout_html()
+def render(self:ExplorerBase) -> bytes:
+    "The current picture as PNG bytes, rendered into the image widget if it is out of date."
+    if getattr(self, "_stale", True): self.image.value, self._stale = _png(self.fig, self.png_colors), False
+    return self.image.value
+
+@patch(as_prop=True)
+def widget(self:ExplorerBase):
+    "The explorer's widget, its picture rendered and kept up to date from now on."
+    self._shown = True
+    self.render()
+    return self._widget
 
 @patch
-def table(self:SamplingExplorer, rows:list) -> str:
-    "An HTML table of (label, text) rows, after the current settings."
-    settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.values.items()
-                         if k not in OPTION_RANGES or k in sampler_options(self.values["sampler"]))
-    body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in [("settings", settings)] + rows)
-    return f'<table class="sched-nb-readout" style="font-size:12px">{body}</table>'
+def _repr_mimebundle_(self:ExplorerBase, include=None, exclude=None) -> dict:
+    "The live widget for Jupyter and Voila, with its picture as a PNG for pages that cannot run it."
+    bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+    bundle["image/png"] = base64.b64encode(self.render()).decode()
+    bundle["text/plain"] = f"{type(self).__name__}: {self.title}"
+    return bundle
+
+# %% ../nbs/16_toy.ipynb #012000bf
+def _prefix(side:str) -> tuple:
+    "The setting-name prefix and the label prefix of choice `side`: ('', '') for a lone choice, ('a_', 'A: ') for 'a'."
+    return (f"{side}_", f"{side.upper()}: ") if side else ("", "")
+
+class SamplingExplorer(ExplorerBase):
+    "One or two sampling choices on a model (sampler, step schedule, steps, the sampler's own options): a picture, score and network calls of each."
+    title, figsize, max_steps, png_colors = "Sampling explorer", (8.0, 3.4), 50, 24
+    defaults = {"": ("euler", 10)}  # choice: (sampler, steps); "" names its settings sampler, steps, eta...; "a", "b": a_sampler, ...
+    score_name = "score"  # the readout's name for `score`
+    sampler_seed_offset = 0  # the sampler's fresh noise is seeded with seed + this, the starting noise with seed
+    panels_per_run, width_ratios = 2, (1, 1)
+
+    def __init__(self, models:dict, # {name: a Denoiser, or any module `model(x, sigma)` with a model_sampling}
+                 **values): # starting settings: model, seed, sampler (a_sampler, b_sampler, ...), scheduler, steps, options
+        from matplotlib.figure import Figure
+        self.models, self.error, self.message, self._quiet, self._live = dict(models), None, "", False, False
+        start = check_choice("model", values.get("model", next(iter(self.models))), list(self.models))
+        self.controls = self.make_controls(start)
+        self.values = {k: c.value for k, c in self.controls.items()}
+        self.fig = Figure(figsize=self.figsize, dpi=DPI)
+        self._build_widget(self._rows())
+        self.update(_draw=False, **values)
+        if self.error: raise ValueError(self.error)
+        self._observe(); self._live = True  # option sliders made from now on get their observer when made
+        self.redraw()
+
+    def default_scheduler(self, model:str) -> str: return "karras"  # the step schedule a model starts with
+    def extra_controls(self) -> dict: return {}                      # settings beside model and seed
+    def noise(self, values:dict) -> torch.Tensor: raise NotImplementedError    # the starting noise of these settings
+    def score(self, x:torch.Tensor, values:dict) -> float: raise NotImplementedError  # one number for the samples
+    def draw_run(self, side:str, run:dict, axes): raise NotImplementedError    # one choice's run, on its axes
+    def layout(self): self.fig.tight_layout()                        # after every run is drawn
+    def run_notes(self, side:str, run:dict) -> list: return []       # more lines about a run, under the table
+    def score_note(self) -> str: return ""                           # what the scores mean, under the table
+
+    @property
+    def runs(self) -> dict: return self.model                        # {choice: run}, as `build` makes them
+    @property
+    def result(self) -> dict: return next(iter(self.model.values())) # the first choice's run
+
+# %% ../nbs/16_toy.ipynb #e8c35460
+@patch
+def make_controls(self:SamplingExplorer, model:str) -> dict:
+    "{setting: widget}: model, the extra settings, seed; for each choice its sampler, scheduler, steps and the sampler's options."
+    W, names, extra = _widgets(), sampler_names(), self.extra_controls()
+    c = {"model": _dropdown("model", self.models, model), **extra, "seed": _slider("seed", 0, 0, 99, 1, W.IntSlider)}
+    self._extra_keys, self._option_keys = list(extra), {}
+    for i, (side, (sampler, steps)) in enumerate(self.defaults.items()):
+        p, label = _prefix(side)
+        c[p + "sampler"] = _dropdown(p + "sampler", (["none"] if i else []) + names, sampler if sampler in names else names[0], label + "sampler")
+        c[p + "scheduler"] = _dropdown(p + "scheduler", SCHEDULER_NAMES, self.default_scheduler(model), label + "scheduler")
+        c[p + "steps"] = _slider(label + "steps", steps, 1, self.max_steps, 1, W.IntSlider)
+        options = self._option_controls(side, c[p + "sampler"].value)
+        c.update(options); self._option_keys[side] = list(options)
+    return c
 
 @patch
-def _ipython_display_(self:SamplingExplorer):
-    from IPython.display import Image, display
-    display(Image(data=self.image.value, format="png"))   # a picture that stays in the saved notebook and the docs
-    display(self.widget)
+def _option_controls(self:SamplingExplorer, side:str, sampler:str) -> dict:
+    "A slider per option of `sampler` (none for 'none'), at the option's default."
+    if sampler == "none": return {}
+    p, label, W = *_prefix(side), _widgets()
+    return {p + k: _slider(label + k, v, *option_range(k, v), W.IntSlider if isinstance(v, int) else None)
+            for k, v in sampler_options(sampler).items()}
 
-# %% ../nbs/16_toy.ipynb #9e98be70
+@patch
+def _rows(self:SamplingExplorer) -> list:
+    "Model, extra settings and seed in a row; under them a column per choice, its option sliders in a box that follows the sampler."
+    W, c = _widgets(), self.controls
+    top = [c["model"]] + [c[k] for k in self._extra_keys] + [c["seed"]]
+    self._option_boxes, columns = {}, []
+    for side in self.defaults:
+        p, _ = _prefix(side)
+        self._option_boxes[side] = W.VBox([c[k] for k in self._option_keys[side]])
+        head = [W.HTML(f"<b>choice {side.upper()}</b>")] if side else []
+        columns.append(W.VBox(head + [c[p + "sampler"], c[p + "scheduler"], c[p + "steps"], self._option_boxes[side]],
+                              layout=W.Layout(width=f"{100 // len(self.defaults)}%")))
+    return [W.GridBox(top, layout=W.Layout(grid_template_columns="repeat(3, minmax(260px, 1fr))")), W.HBox(columns)]
+
+# %% ../nbs/16_toy.ipynb #7ead9376
+@patch
+def update(self:SamplingExplorer, _draw:bool=True, **values):
+    "Check the names and choices, switch samplers (their option sliders change with them), then update as every explorer does."
+    first, wanted = next(iter(self.defaults)), {}
+    for side in self.defaults:
+        p = _prefix(side)[0]
+        wanted[side] = check_choice(p + "sampler", values.get(p + "sampler", self.values[p + "sampler"]),
+                                    ([] if side == first else ["none"]) + sampler_names())
+    options = {_prefix(side)[0] + k for side, s in wanted.items() if s != "none" for k in sampler_options(s)}
+    known = (set(self.values) - {k for keys in self._option_keys.values() for k in keys}) | options
+    unknown = sorted(set(values) - known)
+    if unknown: raise TypeError(f"{type(self).__name__} has no setting {unknown[0]!r}; its settings are {', '.join(sorted(known))}")
+    if "model" in values: check_choice("model", values["model"], list(self.models))
+    for side in self.defaults:
+        p = _prefix(side)[0]
+        if p + "scheduler" in values: check_choice(p + "scheduler", values[p + "scheduler"], SCHEDULER_NAMES)
+        if wanted[side] != self.values[p + "sampler"]: self._switch(side, wanted[side])
+    return ExplorerBase.update(self, _draw=_draw, **values)
+
+@patch
+def _switch(self:SamplingExplorer, side:str, sampler:str):
+    "Replace the option sliders of choice `side` with those of `sampler`, at their defaults."
+    for k in self._option_keys[side]: del self.controls[k], self.values[k]
+    new = self._option_controls(side, sampler)
+    for k, c in new.items():
+        self.controls[k], self.values[k] = c, c.value
+        if self._live: c.observe(functools.partial(self._on_control, k), names="value")
+    self._option_keys[side] = list(new)
+    if hasattr(self, "_option_boxes"): self._option_boxes[side].children = list(new.values())
+    self.values[_prefix(side)[0] + "sampler"] = sampler
+
+@patch
+def choice(self:SamplingExplorer, side:str, values:dict|None=None) -> dict|None:
+    "{'sampler', 'scheduler', 'steps', 'options'} of choice `side` in `values` (default: the current settings); None for 'none'."
+    v, p = self.values if values is None else values, _prefix(side)[0]
+    if v[p + "sampler"] == "none": return None
+    return {"sampler": v[p + "sampler"], "scheduler": v[p + "scheduler"], "steps": v[p + "steps"],
+            "options": {k[len(p):]: v[k] for k in self._option_keys[side]}}
+
+@patch
+def build(self:SamplingExplorer, **values) -> dict:
+    "{choice: run}: every choice sampled from the same noise by `run_sampler`, with its score and its settings."
+    model, noise, runs = self.models[values["model"]], self.noise(values), {}
+    for side in self.defaults:
+        c = self.choice(side, values)
+        if c is None: continue
+        run = run_sampler(model, noise, c["sampler"], c["scheduler"], c["steps"], values["seed"] + self.sampler_seed_offset,
+                          trace=True, **c["options"])
+        runs[side] = {**run, "score": self.score(run["x"], values), "choice": c, "settings": dict(values)}
+    return runs
+
+# %% ../nbs/16_toy.ipynb #6a005dd1
+@patch
+def _draw(self:SamplingExplorer):
+    "`panels_per_run` axes for each choice's run, side by side, each drawn by `draw_run`."
+    self.fig.clear()
+    n, runs = self.panels_per_run, self.model
+    axes = self.fig.subplots(1, n * len(runs), squeeze=False, gridspec_kw={"width_ratios": list(self.width_ratios) * len(runs)})[0]
+    for i, (side, run) in enumerate(runs.items()): self.draw_run(side, run, axes[n * i:n * (i + 1)])
+    self.axes = axes
+    self.layout()
+
+def _options_text(options:dict) -> str: return ", ".join(f"{k}={_value(v)}" for k, v in options.items())
+
+@patch
+def run_title(self:SamplingExplorer, side:str, run:dict) -> str:
+    "'A: sampler (its options)' over 'scheduler, N steps'."
+    c, opts = run["choice"], _options_text(run["choice"]["options"])
+    return f"{_prefix(side)[1]}{c['sampler']}{f' ({opts})' if opts else ''}\n{c['scheduler']}, {c['steps']} steps"
+
+@patch
+def readout_html(self:SamplingExplorer) -> str:
+    "A row per choice (sampler, options, scheduler, steps, network calls, score), its sigmas and notes, and what the scores mean."
+    multi = len(self.defaults) > 1
+    head = (["choice"] if multi else []) + ["sampler", "options", "scheduler", "steps", "network calls", self.score_name]
+    rows, lines = [], []
+    for side, run in self.model.items():
+        c = run["choice"]
+        rows.append(([side.upper()] if multi else []) + [c["sampler"], _options_text(c["options"]) or "-", c["scheduler"], c["steps"],
+                                                         run["calls"], f"{run['score']:.4f}"])
+        lines += [f"{_prefix(side)[1]}sigmas {', '.join(f'{v:.4g}' for v in run['sigmas'].tolist())}"] + self.run_notes(side, run)
+    notes = "<br>".join(html.escape(l) for l in lines + [self.score_note()] if l)
+    return _html_table(head, rows, self.error) + f'<p style="font-size:12px">{notes}</p>'
+
+# %% ../nbs/16_toy.ipynb #5fa14bee
 class ToyExplorer(SamplingExplorer):
-    "The toy models' sampling on controls: final points over the data, 40 paths, the distance to the data, the network calls."
-    title, n_paths = "Sampling the toy models", 40
+    "2-D models on controls: each choice's paths from noise to data and final points over the data, the sliced Wasserstein distance to the data, the network calls."
+    title, figsize, score_name, sampler_seed_offset = "Sampling the toy models", (8.5, 3.7), "sliced W to the data", 1
 
     def __init__(self, models:dict|None=None, # {name: Denoiser}; default: toy_models()
-                 **values): # starting settings: model, sampler, scheduler, steps, seed, eta, s_noise, ...
-        self.data = two_moons(1000, generator=torch.Generator().manual_seed(10))
-        super().__init__(models or toy_models(), **values)
+                 data=two_moons, # `data(n, generator=...)` of every model, or {name: such a function}
+                 **values): # starting settings: model, particles, seed, sampler, scheduler, steps, the sampler's options
+        models = models or toy_models()
+        self.data, self._density = (data if isinstance(data, dict) else {name: data for name in models}), {}
+        super().__init__(models, **values)
 
-    def default_scheduler(self, name:str) -> str: return toy_scheduler(self.models[name].model_sampling)
-    def noise(self) -> torch.Tensor: return torch.randn(1000, 2, generator=torch.Generator().manual_seed(1000 + self.values["seed"]))
+    def default_scheduler(self, model:str) -> str: return toy_scheduler(self.models[model].model_sampling)
+    def extra_controls(self) -> dict: return {"particles": _slider("particles", 300, 50, 1000, 50, _widgets().IntSlider)}
+    def noise(self, values:dict) -> torch.Tensor:
+        return torch.randn(check_int("particles", values["particles"]), 2, generator=torch.Generator().manual_seed(values["seed"]))
+    def data_sample(self, model:str, n:int, seed:int) -> torch.Tensor:
+        "`n` points of the data of `model`, drawn with `seed`."
+        return self.data[model](n, generator=torch.Generator().manual_seed(seed)).float()
+    def score(self, x:torch.Tensor, values:dict) -> float:
+        return sliced_wasserstein(x.float(), self.data_sample(values["model"], len(x), values["seed"] + 2))
+    def score_note(self) -> str:
+        s = self.result["settings"]
+        n, floor = s["particles"], sliced_wasserstein(*(self.data_sample(s["model"], s["particles"], s["seed"] + k) for k in (2, 3)))
+        return f"Two samples of {n} data points score {floor:.4f}: what a perfect sampler reaches."
 
-    def draw(self):
-        self.fig.clear()
-        a, b = self.fig.subplots(1, 2)
-        x = self.result["x"]
-        a.scatter(*self.data[:500].T, s=1, c="0.75"); a.scatter(*x[:500].T, s=1, c="C3")
-        a.set_title(f"{self.values['model']}, {self.values['sampler']}: final points", fontsize=9)
-        flow, sig = isinstance(self.models[self.values["model"]].model_sampling, CONST), self.result["sigmas"].double()
-        scale = torch.ones_like(sig) if flow else (1 + sig ** 2).rsqrt()   # variance-preserving scale: every path in view
-        paths = torch.stack([p[:self.n_paths] * scale[i] for i, p in enumerate(self.result["xs"])] + [x[:self.n_paths]])
-        b.scatter(*self.data[:500].T, s=1, c="0.85")
-        b.plot(paths[..., 0].numpy(), paths[..., 1].numpy(), lw=0.4, c="0.55", alpha=0.5)
-        colors = torch.linspace(0, 1, len(paths))[:, None].expand(-1, self.n_paths).reshape(-1).numpy()
-        b.scatter(paths[..., 0].reshape(-1), paths[..., 1].reshape(-1), s=4, c=colors, cmap="viridis")
-        b.set_title(f"{self.n_paths} paths" + ("" if flow else " of x / sqrt(1 + sigma^2)") + f", {self.values['steps']} {self.values['scheduler']} steps", fontsize=9)
-        a.set(xlim=(-1.3, 1.3), ylim=(-0.9, 0.9)); b.set(xlim=(-2.6, 2.6), ylim=(-1.8, 1.8))
-        for ax in (a, b): ax.set(xticks=[], yticks=[])
-        self.fig.tight_layout()
+# %% ../nbs/16_toy.ipynb #76cc85cb
+@patch
+def draw_run(self:ToyExplorer, side:str, run:dict, axes):
+    "Left, every particle's path coloured from noise to data (x / sqrt(1 + sigma^2), a flow model's x as it is); right, the final points over the data."
+    import numpy as np
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+    ax_path, ax_end = axes
+    model = run["settings"]["model"]
+    flow = isinstance(self.models[model].model_sampling, CONST)
+    hats = run["sigma_hats"] + [0.0]
+    pts = torch.stack([x.float() * (1.0 if flow else 1 / math.sqrt(1 + s * s)) for s, x in zip(hats, run["xs"] + [run["x"]])])
+    segs = torch.stack([pts[:-1], pts[1:]], 2).transpose(0, 1).reshape(-1, 2, 2)  # every particle's every step
+    progress = np.tile(np.linspace(0, 1, len(pts) - 1), pts.shape[1])
+    ax_path.add_collection(LineCollection(segs.cpu().numpy(), array=progress, cmap="viridis", norm=Normalize(0, 1), lw=0.7,
+                                          alpha=0.45, gid=f"{side} paths"))
+    ax_path.scatter(*pts[-1].T.cpu().numpy(), s=3, color="k", zorder=3)
+    ax_path.set_title(self.run_title(side, run))
+    if model not in self._density: self._density[model] = self.data_sample(model, 20000, 12345).numpy()
+    ax_end.hist2d(*self._density[model].T, bins=(90, 70), range=[[-1.3, 1.3], [-1.0, 1.0]], cmap="Greys", cmin=1, vmax=25)
+    ax_end.scatter(*run["x"].float().T.cpu().numpy(), s=5, color="C3", gid=f"{side} final")
+    ax_end.set_title(f"final points over the data\nsliced W {run['score']:.3f}, {run['calls']} network calls")
+    for ax in axes:
+        ax.set(xlim=(-1.3, 1.3), ylim=(-1.0, 1.0), aspect="equal")
+        _style_axes(ax); ax.title.set_size(10)
 
-    def readout_html(self) -> str:
-        if self.result is None: return ""
-        d = sliced_wasserstein(self.result["x"], self.data)
-        return self.table([("sliced Wasserstein to the data", f"{d:.3f} (pure noise 0.61, another draw of the data 0.013)"),
-                           ("network calls", str(self.result["calls"])),
-                           ("sigmas", ", ".join(f"{v:.4g}" for v in self.result["sigmas"].tolist()))])
+@patch
+def layout(self:ToyExplorer):
+    "Margins, and a colour bar for the paths in the right one."
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    w = self.fig.get_figwidth()
+    self.fig.subplots_adjust(left=0.04, right=1 - 1.0 / w, bottom=0.1, top=0.83, wspace=0.15)
+    cax = self.fig.add_axes([1 - 0.75 / w, 0.17, 0.012, 0.7])
+    self.fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap="viridis"), cax=cax, label="from noise (0) to data (1)")
+    cax.tick_params(labelsize=9); cax.yaxis.label.set_size(9)
 
 def explore_toy(models:dict|None=None, **values) -> ToyExplorer:
-    "An explorer of the toy models' sampling: model, sampler, scheduler, steps, seed and the sampler's options."
+    "An explorer of the toy models' sampling: model, particles, seed, sampler, scheduler, steps and the sampler's options."
     return ToyExplorer(models, **values)

@@ -5,16 +5,10 @@
 # %% ../nbs/19_widgets.ipynb #f982bc22
 from __future__ import annotations
 
-import base64
 import html
-import importlib
-import inspect
-import io
 import math
-import re
 import textwrap
-from functools import lru_cache, partial
-from pathlib import Path
+from functools import lru_cache
 
 import ipywidgets as W
 import torch
@@ -25,16 +19,17 @@ from matplotlib.lines import Line2D
 from .betas import BETA_SCHEDULES
 from .compose import SCHEDULES, model_sampling
 from .core import check_choice
-from .plots import (ATLAS, atlas_models, is_flow, parameterization_weights, plot_atlas, plot_log_snr, plot_sigma,
+from .plots import (ATLAS, atlas_models, parameterization_weights, plot_atlas, plot_log_snr, plot_sigma,
                             plot_weights, schedule_sigmas, schedule_summary, step_marker_size, step_times)
 from .schedulers import SCHEDULER_NAMES, calculate_sigmas
+from .toy import DPI, ExplorerBase, ToyExplorer, _STYLE, _dropdown, _html_table, _slider, _style_axes, _value, toy_models, two_moons
 
 # %% auto #0
-__all__ = ['DPI', 'SAMPLER_MODELS', 'describe', 'readout_table', 'Explorer', 'DiscreteExplorer', 'explore_discrete',
+__all__ = ['SAMPLER_MODELS', 'describe', 'readout_table', 'Explorer', 'DiscreteExplorer', 'explore_discrete',
            'ContinuousExplorer', 'explore_continuous', 'CascadeExplorer', 'explore_cascade', 'FlowExplorer',
            'explore_flow', 'ParameterizationExplorer', 'explore_parameterizations', 'StepsExplorer', 'explore_steps',
-           'FamilyComparison', 'explore_families', 'sampler_names', 'sampler_options', 'ExactDenoiser', 'sampler_model',
-           'run_sampler', 'SamplerExplorer', 'explore_samplers', 'ExplorerApp', 'explorer_app']
+           'FamilyComparison', 'explore_families', 'ExactDenoiser', 'sampler_model', 'SamplerExplorer',
+           'explore_samplers', 'ExplorerApp', 'explorer_app']
 
 # %% ../nbs/19_widgets.ipynb #7a23a4e0
 def describe(ms) -> dict:
@@ -49,52 +44,23 @@ def readout_table(rows:list, # [(label, describe(ms) dict)], shown in this order
                   error:str|None=None, # a message to show above the table
                  ) -> str:
     "An HTML table of the readouts of several configurations."
-    head = "".join(f"<th>{h}</th>" for h in ("configuration", "sigma_min", "sigma_max", "terminal SNR", "timesteps"))
-    body = "".join(f"<tr><td>{html.escape(label)}</td><td>{_fmt(d['sigma_min'])}</td><td>{_fmt(d['sigma_max'])}</td>"
-                   f"<td>{_fmt(d['terminal_snr'])}</td><td>{_fmt(d['timestep_min'])} .. {_fmt(d['timestep_max'])}</td></tr>"
-                   for label, d in rows)
-    err = f'<p style="color:#b00">{html.escape(error)}</p>' if error else ""
-    return f'{err}<table class="sched-nb-readout" style="font-size:12px"><tr>{head}</tr>{body}</table>'
+    return _html_table(("configuration", "sigma_min", "sigma_max", "terminal SNR", "timesteps"),
+                       [(label, _fmt(d["sigma_min"]), _fmt(d["sigma_max"]), _fmt(d["terminal_snr"]),
+                         f"{_fmt(d['timestep_min'])} .. {_fmt(d['timestep_max'])}") for label, d in rows], error)
 
 # %% ../nbs/19_widgets.ipynb #fe17c22a
-DPI = 100  # pixels per inch of the explorers' pictures: a 9-point label is 12.5 pixels high
-
-def _png(fig, colors:int=64) -> bytes:
-    "`fig` as a PNG quantized to `colors` colours (a few KB instead of tens)."
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
-    out = io.BytesIO(); rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-def _style_axes(ax):
-    "Legible axes: 9-point ticks, 10-point axis labels, an 11-point title, a light grid; no labels on minor log ticks."
-    from matplotlib.ticker import NullFormatter
-    for axis in (ax.xaxis, ax.yaxis):
-        if axis.get_scale() == "log": axis.set_minor_formatter(NullFormatter())
-    ax.tick_params(labelsize=9)
-    ax.xaxis.label.set_size(10); ax.yaxis.label.set_size(10); ax.title.set_size(11)
-    ax.grid(alpha=0.25)
-
 def _reset_axes(ax):
     "Empty `ax` for the next drawing, keeping its ticks (cheaper than `Axes.clear`, which rebuilds them)."
     for a in list(ax.lines) + list(ax.collections) + list(ax.images) + list(ax.patches) + list(ax.texts): a.remove()
     if ax.get_legend(): ax.get_legend().remove()
     ax.relim(); ax.autoscale(True); ax.set_prop_cycle(None)
 
-_STYLE = {"description_width": "120px"}
-def _dropdown(name, options, value, **kw): return W.Dropdown(options=list(options), value=value, description=name, style=_STYLE, **kw)
 def _log_slider(name, value, lo, hi, fmt=".3g"):
     return W.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=0.01, description=name, readout_format=fmt,
                             continuous_update=False, style=_STYLE, layout=W.Layout(width="95%"))
-def _slider(name, value, lo, hi, step, cls=W.FloatSlider):
-    return cls(value=value, min=lo, max=hi, step=step, description=name, continuous_update=False, style=_STYLE,
-               layout=W.Layout(width="95%"))
 
 # %% ../nbs/19_widgets.ipynb #9a552c16
-class Explorer:
+class Explorer(ExplorerBase):
     "Controls for one schedule family over a live plot of the starting, kept and current configurations, with a readout."
     title = "Schedule explorer"
     panels = ("sigma", "log_snr", "weights")
@@ -125,25 +91,10 @@ class Explorer:
         self.start, self.reference = dict(self.values), self.model
         for c in compare: self.keep(**c, _draw=False)
         self.message = self._compare_note(compare)
-        for name, c in self.controls.items(): c.observe(partial(self._on_control, name), names="value")
+        self._observe()
         self.redraw()
 
 # %% ../nbs/19_widgets.ipynb #435adc4b
-@patch
-def update(self:Explorer, _draw:bool=True, **values):
-    "Rebuild the current configuration from `values` merged into the current settings, then redraw."
-    unknown = sorted(set(values) - set(self.values))
-    if unknown: raise TypeError(f"{type(self).__name__} has no setting {unknown[0]!r}; its settings are {', '.join(self.values)}")
-    before, old = self.values, getattr(self, "model", None)
-    self.values = {**self.values, **values}
-    self._set_controls(self.values)
-    try: self.model, self.error = self.build(**self.values), None
-    except (ValueError, TypeError) as e: self.error = str(e)  # keep the last good model, show why
-    changed = [k for k in values if before.get(k) != self.values[k]]
-    if _draw and changed and old is not None and not self.error: self.message = self._change_note(changed, old)
-    if _draw: self.redraw()
-    return self
-
 @patch
 def curve_data(self:Explorer, ms) -> list:
     "What the panels draw of the model sampling `ms`: its sigmas, and its weights when a panel shows them."
@@ -153,33 +104,17 @@ def curve_data(self:Explorer, ms) -> list:
 
 @patch
 def _change_note(self:Explorer, changed:list, old) -> str:
-    "A note when the curves did not move: the change shows only in the table."
-    try: same = all(torch.equal(a, b) for a, b in zip(self.curve_data(old), self.curve_data(self.model)))
+    "A note when the curves did not move (not by one part in a million, far below a pixel): the change shows only in the table."
+    try: same = all(a.shape == b.shape and torch.allclose(a, b, rtol=1e-6, atol=0, equal_nan=True)
+                    for a, b in zip(self.curve_data(old), self.curve_data(self.model)))
     except (TypeError, ValueError, RuntimeError): return ""
     if not same: return ""
     what = ", ".join(f"{k}={_value(self.values[k])}" for k in changed)
     return (f"{what}: the curves do not change, only the table (the timesteps the network sees, "
             "or weights no panel here shows).")
 
-@patch
-def _set_controls(self:Explorer, values:dict):
-    self._quiet = True
-    try:
-        for k, v in values.items():
-            try:
-                if self.controls[k].value != v: self.controls[k].value = v
-            except Exception: pass  # a value the control cannot show (out of its range): the setting still applies
-    finally: self._quiet = False
-
-@patch
-def _on_control(self:Explorer, name:str, change:dict):
-    "The observer of every control: `update` with the control's new value."
-    if not self._quiet: self.update(**{name: change["new"]})
-
 # %% ../nbs/19_widgets.ipynb #8edb90f2
 _KEPT_COLOURS = ("orange", "green", "red", "purple", "brown")
-
-def _value(v) -> str: return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 @patch
 def _label(self:Explorer, values:dict) -> str:
@@ -261,21 +196,6 @@ def _draw(self:Explorer):
     if weight_handles: _outside_legend(self.fig, weight_handles, "weights: current (solid)", "lower" if config_handles else "upper")
 
 @patch
-def redraw(self:Explorer):
-    "Redraw the panels and refresh the readout and the note; render the picture when the widget is on show."
-    self._draw()
-    self._stale = True
-    if self._shown: self.render()
-    self.readout.value = self.readout_html()
-    self.status.value = f'<span class="sched-nb-status">{html.escape(self.message)}</span>' if self.message else ""
-
-@patch
-def render(self:Explorer) -> bytes:
-    "The current picture as PNG bytes, rendered into the image widget if it is out of date."
-    if getattr(self, "_stale", True): self.image.value, self._stale = _png(self.fig, self.png_colors), False
-    return self.image.value
-
-@patch
 def readout_html(self:Explorer) -> str:
     "The readout of the current, kept and starting configurations (and the last error), as HTML."
     configs = [("current", self.model)] + [(f"kept: {l}", ms) for l, ms in self.kept] + [("start", self.reference)]
@@ -284,15 +204,10 @@ def readout_html(self:Explorer) -> str:
 # %% ../nbs/19_widgets.ipynb #612c1ce9
 @patch
 def _make_widget(self:Explorer):
-    self.image = W.Image(format="png", layout=W.Layout(width="100%", height="auto"))  # as wide as the page allows
-    self.readout, self.status = W.HTML(), W.HTML()
     buttons = [W.Button(description=d, layout=W.Layout(width="auto")) for d in ("Keep for comparison", "Clear kept", "Back to start")]
     for b, f in zip(buttons, (lambda _: self.keep(), lambda _: self.clear(), lambda _: self._back())): b.on_click(f)
     grid = W.GridBox(list(self.controls.values()), layout=W.Layout(grid_template_columns="repeat(2, minmax(320px, 1fr))"))
-    self._widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), grid] + [W.HBox(buttons)] * self.buttons
-                          + [self.status, self.image, self.readout])
-    self._widget.add_class("sched-nb-explorer")
-    self._shown = False
+    self._build_widget([grid] + [W.HBox(buttons)] * self.buttons)
 
 @patch
 def _back(self:Explorer):
@@ -300,21 +215,6 @@ def _back(self:Explorer):
     self.update(**self.start)
     self.message = "Back to the start."
     self.redraw()
-
-@patch(as_prop=True)
-def widget(self:Explorer) -> W.VBox:
-    "The explorer's widget, its picture rendered and kept up to date from now on."
-    self._shown = True
-    self.render()
-    return self._widget
-
-@patch
-def _repr_mimebundle_(self:Explorer, include=None, exclude=None) -> dict:
-    "The live widget for Jupyter and Voila, with its picture as a PNG for pages that cannot run it."
-    bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-    bundle["image/png"] = base64.b64encode(self.render()).decode()
-    bundle["text/plain"] = f"{type(self).__name__}: {self.title}"
-    return bundle
 
 # %% ../nbs/19_widgets.ipynb #501dcb47
 class DiscreteExplorer(Explorer):
@@ -413,11 +313,10 @@ class ParameterizationExplorer(Explorer):
     def readout_html(self) -> str:
         "The weights of each configuration at sigma = 0.1, 1 and 10, as HTML."
         s = torch.tensor([0.1, 1.0, 10.0], dtype=torch.float64)
-        head = "<tr><th>configuration</th>" + "".join(f"<th>{w} at sigma={v:g}</th>" for w in ("c_skip", "|c_out|", "c_in") for v in s.tolist()) + "</tr>"
-        rows = "".join(f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{_fmt(x)}</td>" for v in parameterization_weights(ms, s).values() for x in v.tolist()) + "</tr>"
-                       for label, ms in [("current", self.model)] + [(f"kept: {l}", m) for l, m in self.kept] + [("start", self.reference)])
-        err = f'<p style="color:#b00">{html.escape(self.error)}</p>' if self.error else ""
-        return f'{err}<table class="sched-nb-readout" style="font-size:12px">{head}{rows}</table>'
+        configs = [("current", self.model)] + [(f"kept: {l}", m) for l, m in self.kept] + [("start", self.reference)]
+        return _html_table(["configuration"] + [f"{w} at sigma={v:g}" for w in ("c_skip", "|c_out|", "c_in") for v in s.tolist()],
+                           [[label] + [_fmt(x) for v in parameterization_weights(ms, s).values() for x in v.tolist()] for label, ms in configs],
+                           self.error)
 
 def explore_parameterizations(compare=({"parameterization": "v_prediction"},), **values) -> ParameterizationExplorer:
     "An explorer of parameterization weights, keeping `compare` (default: V_PREDICTION) for comparison."
@@ -463,9 +362,8 @@ class StepsExplorer(Explorer):
 
     def readout_html(self) -> str:
         configs = [("current", self.model)] + [(f"kept: {l}", m) for l, m in self.kept] + [("start", self.reference)]
-        rows = "".join(f"<tr><td>{html.escape(label)}</td><td>{', '.join(_fmt(v) for v in sig.tolist())}</td></tr>" for label, (_, sig) in configs)
-        err = f'<p style="color:#b00">{html.escape(self.error)}</p>' if self.error else ""
-        return f'{err}<table class="sched-nb-readout" style="font-size:12px"><tr><th>configuration</th><th>sigmas (the last is 0)</th></tr>{rows}</table>'
+        return _html_table(("configuration", "sigmas (the last is 0)"),
+                           [(label, ", ".join(_fmt(v) for v in sig.tolist())) for label, (_, sig) in configs], self.error)
 
 def explore_steps(compare=({"scheduler": "karras"},), **values) -> StepsExplorer:
     "An explorer of step schedules, keeping `compare` (default: karras) for comparison."
@@ -498,54 +396,13 @@ def explore_families(**shown) -> FamilyComparison:
     "Every schedule family of the atlas behind checkboxes; `shown` sets which start checked (default: all)."
     return FamilyComparison(**shown)
 
-# %% ../nbs/19_widgets.ipynb #167d4726
-_REGISTERS = re.compile(r"SAMPLERS\s*\[[^\]]+\]\s*=|SAMPLERS\.update\(|register_sampler\(")
-
-@lru_cache(maxsize=1)
-def _import_sampler_modules() -> tuple:
-    "Import the package's modules that add samplers to `SAMPLERS` (they register when imported)."
-    done = []
-    for path in sorted(Path(importlib.import_module("sched_nb").__path__[0]).glob("*.py")):
-        name = path.stem
-        if name.startswith("_") or name in ("samplers", "widgets", "cli"): continue
-        if _REGISTERS.search(path.read_text(encoding="utf-8", errors="replace")):
-            try: importlib.import_module(f"sched_nb.{name}"); done.append(name)
-            except ImportError: pass  # an optional dependency is missing: its samplers are not offered
-    return tuple(done)
-
-def sampler_names() -> list:
-    "Every name in `sched_nb.samplers.SAMPLERS`, read now."
-    _import_sampler_modules()
-    return list(importlib.import_module("sched_nb.samplers").SAMPLERS)
-
-_SAMPLER_ARGS = ("model", "x", "sigmas", "extra_args", "callback", "disable")
-
-def sampler_options(name:str) -> dict:
-    "{option: default} of the sampler `name`: its numeric keyword arguments (eta, s_churn, s_noise, ...), from its signature."
-    fn = importlib.import_module("sched_nb.samplers").SAMPLERS[check_choice("sampler", name, sampler_names())]
-    out = {}
-    for p in inspect.signature(fn).parameters.values():
-        d = p.default
-        if p.name in _SAMPLER_ARGS or isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d): continue
-        out[p.name] = d
-    return out
-
-# %% ../nbs/19_widgets.ipynb #03273860
+# %% ../nbs/19_widgets.ipynb #b37b56d3
 class ExactDenoiser(torch.nn.Module):
     "A Gaussian mixture's exact denoiser with a model sampling attached, so that `sample` and the samplers treat it as a model."
     def __init__(self, mixture, model_sampling):
         super().__init__()
         self.mixture, self.model_sampling = mixture, model_sampling
     def forward(self, x, sigma, **extra): return self.mixture(x, sigma)
-
-class _Counted(torch.nn.Module):
-    "A model that counts its calls."
-    def __init__(self, model):
-        super().__init__()
-        self.model, self.model_sampling, self.calls = model, model.model_sampling, 0
-    def forward(self, x, sigma, **extra):
-        self.calls += 1
-        return self.model(x, sigma, **extra)
 
 def _moons_mixture(flow:bool):
     from sched_nb.samplers import GaussianMixtureDenoiser
@@ -558,185 +415,28 @@ SAMPLER_MODELS = ("exact mixture", "exact mixture, flow") + tuple(f"trained toy,
 
 @lru_cache(maxsize=None)
 def sampler_model(name:str) -> tuple:
-    "`(denoiser, data(n, generator))` of the model `name` (one of `SAMPLER_MODELS`), built or trained once."
+    "`(denoiser, data(n, generator))` of the model `name` (one of `SAMPLER_MODELS`): an exact mixture, or a toy model of `toy_models()`."
+    check_choice("model", name, SAMPLER_MODELS)
     if name.startswith("exact mixture"):
         flow = name.endswith("flow")
         mix = _moons_mixture(flow)
         ms = model_sampling("discrete_flow") if flow else model_sampling("continuous_edm", "edm", sigma_min=0.002, sigma_max=80.0, sigma_data=0.5)
         return ExactDenoiser(mix, ms), lambda n, generator: mix.sample(n, generator=generator).float()
-    from sched_nb.toy import toy_model_samplings, train_toy, two_moons
-    param = check_choice("model", name, SAMPLER_MODELS).split(", ")[1]
-    return train_toy(toy_model_samplings()[param], progress=False), lambda n, generator: two_moons(n, generator=generator)
+    return toy_models()[name.split(", ")[1]], two_moons
 
-def run_sampler(model:str, # a name of `SAMPLER_MODELS`
-                sampler:str, # a name of `SAMPLERS`
-                scheduler:str="karras", # a name of `SCHEDULER_NAMES`
-                steps:int=10, # sampling steps
-                particles:int=300, # points to sample
-                seed:int=0, # seeds the starting noise, the sampler's noise and the data it is scored against
-                **options): # the sampler's own options (eta, s_noise, ...)
-    "Sample `particles` points; return their path, the final points, the network calls and the sliced Wasserstein score."
-    from sched_nb.samplers import sample
-    from sched_nb.toy import sliced_wasserstein
-    den, data = sampler_model(check_choice("model", model, SAMPLER_MODELS))
-    fn = importlib.import_module("sched_nb.samplers").SAMPLERS[check_choice("sampler", sampler, sampler_names())]
-    sigmas = calculate_sigmas(den.model_sampling, scheduler, steps)
-    noise = torch.randn(particles, 2, generator=torch.Generator().manual_seed(seed))
-    counted, path = _Counted(den), []
-    record = lambda d: path.append((float(d.get("sigma_hat", d["sigma"])), d["x"].detach().float().clone()))
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed + 1)
-        x = sample(counted, noise, sigmas, fn, callback=record, disable=True, **options).float()
-    if not torch.isfinite(x).all(): raise ValueError(f"{sampler} with {options or 'its defaults'} gave points that are not finite")
-    path.append((0.0, x))
-    score = sliced_wasserstein(x, data(particles, torch.Generator().manual_seed(seed + 2)))
-    return {"sigmas": sigmas, "path": path, "x": x, "calls": counted.calls, "score": score, "flow": is_flow(den.model_sampling)}
-
-# %% ../nbs/19_widgets.ipynb #04f4c300
-_OPTION_RANGES = {"eta": (0.0, 2.0, 0.05), "s_noise": (0.0, 2.0, 0.05), "s_churn": (0.0, 40.0, 0.5), "s_tmin": (0.0, 10.0, 0.05),
-                  "r": (0.05, 1.0, 0.05)}
-
-def _option_slider(label:str, default):
-    "A slider for one sampler option: the known ranges for eta, s_churn, s_noise, ..., else 0 to twice the default."
-    if isinstance(default, int):
-        return _slider(label, default, 0, max(4, 2 * default), 1, W.IntSlider)
-    lo, hi, step = _OPTION_RANGES.get(label.split(": ")[-1]) or (0.0, max(1.0, 2 * abs(default)), max(1.0, 2 * abs(default)) / 100)
-    return _slider(label, default, min(lo, default), max(hi, default), step)
-
-class SamplerExplorer(Explorer):
-    "One or two samplers on a 2-D model: paths from noise to data, the final points over the data, score and network calls."
-    title = "Samplers on a 2-D model"
-    panels, figsize, buttons, legend_room, png_colors = ("paths", "final"), (12.5, 3.7), False, 0.9, 24
-    defaults = {"a": ("euler", "karras", 10), "b": ("dpmpp_2m", "karras", 10)}
+# %% ../nbs/19_widgets.ipynb #4637fb4d
+class SamplerExplorer(ToyExplorer):
+    "Two sampling choices side by side on a 2-D model, the exact Gaussian mixture or a trained toy model: paths, final points, score and network calls."
+    title, figsize = "Samplers on a 2-D model", (12.5, 3.7)
+    defaults = {"a": ("euler", 10), "b": ("dpmpp_2m", 10)}
+    css_classes = ("sched-nb-explorer", "sched-nb-samplers")
 
     def __init__(self, **values): # starting settings: model, particles, seed, a_sampler, a_steps, b_sampler, a_eta, ...
-        super().__init__(compare=(), **values)
-        self._live = True  # from now on, new option sliders get their observers when made
-
-    def make_controls(self):
-        names = sampler_names()
-        c = {"model": _dropdown("model", SAMPLER_MODELS, "exact mixture"),
-             "particles": _slider("particles", 300, 50, 1000, 50, W.IntSlider),
-             "seed": _slider("seed", 0, 0, 20, 1, W.IntSlider)}
-        for side, (sampler, scheduler, steps) in self.defaults.items():
-            choices = names if side == "a" else ["none"] + names
-            c[f"{side}_sampler"] = _dropdown(f"{side.upper()}: sampler", choices, sampler if sampler in names else names[0])
-            c[f"{side}_scheduler"] = _dropdown(f"{side.upper()}: scheduler", SCHEDULER_NAMES, scheduler)
-            c[f"{side}_steps"] = _slider(f"{side.upper()}: steps", steps, 1, 50, 1, W.IntSlider)
-            c.update(self._option_controls(side, c[f"{side}_sampler"].value))
-        return c
-
-    def _option_controls(self, side, sampler) -> dict:
-        if sampler == "none": return {}
-        return {f"{side}_{k}": _option_slider(f"{side.upper()}: {k}", v) for k, v in sampler_options(sampler).items()}
-
-    def choice(self, side:str, values:dict|None=None) -> dict|None:
-        "The sampler, scheduler, steps and options of choice `side` ('a' or 'b'), or None when B is 'none'."
-        v = self.values if values is None else values
-        if v[f"{side}_sampler"] == "none": return None
-        fixed = ("sampler", "scheduler", "steps")
-        opts = {k[2:]: x for k, x in v.items() if k.startswith(f"{side}_") and k[2:] not in fixed}
-        return {"sampler": v[f"{side}_sampler"], "scheduler": v[f"{side}_scheduler"], "steps": v[f"{side}_steps"], **opts}
-
-    def build(self, model, particles, seed, **choices):
-        runs = {}
-        for side in self.defaults:
-            c = self.choice(side, choices)
-            if c is not None: runs[side] = run_sampler(model, particles=particles, seed=seed, **c)
-        return runs
-
-    def curve_data(self, runs): return [torch.cat([r["x"].reshape(-1) for r in runs.values()])]
-
-# %% ../nbs/19_widgets.ipynb #f3318e0f
-@patch
-def update(self:SamplerExplorer, _draw:bool=True, **values):
-    "Switch samplers first (their options change with them), then update as every explorer does."
-    for side in self.defaults:
-        new = values.get(f"{side}_sampler")
-        if new is not None and new != self.values.get(f"{side}_sampler"): self._switch(side, new)
-    return Explorer.update(self, _draw=_draw, **values)
-
-@patch
-def _switch(self:SamplerExplorer, side:str, sampler:str):
-    "Replace the option controls of choice `side` with those of `sampler`."
-    allowed = (["none"] if side == "b" else []) + sampler_names()
-    check_choice(f"{side}_sampler", sampler, allowed)
-    for k in [k for k in self.controls if k.startswith(f"{side}_") and k[2:] not in ("sampler", "scheduler", "steps")]:
-        del self.controls[k]; del self.values[k]
-    new = self._option_controls(side, sampler)
-    for k, c in new.items():
-        self.controls[k], self.values[k] = c, c.value
-        if getattr(self, "_live", False): c.observe(partial(self._on_control, k), names="value")
-    if hasattr(self, "_option_boxes"): self._option_boxes[side].children = list(new.values())
-    self.values[f"{side}_sampler"] = sampler
-
-@patch
-def _make_widget(self:SamplerExplorer):
-    self.image = W.Image(format="png", layout=W.Layout(width="100%", height="auto"))
-    self.readout, self.status = W.HTML(), W.HTML()
-    c = self.controls
-    top = W.GridBox([c["model"], c["particles"], c["seed"]], layout=W.Layout(grid_template_columns="repeat(3, minmax(260px, 1fr))"))
-    self._option_boxes, columns = {}, []
-    for side in self.defaults:
-        self._option_boxes[side] = W.VBox([w for k, w in c.items() if k.startswith(f"{side}_") and k[2:] not in ("sampler", "scheduler", "steps")])
-        columns.append(W.VBox([W.HTML(f"<b>choice {side.upper()}</b>"), c[f"{side}_sampler"], c[f"{side}_scheduler"],
-                               c[f"{side}_steps"], self._option_boxes[side]], layout=W.Layout(width="50%")))
-    self._widget = W.VBox([W.HTML(f"<b>{html.escape(self.title)}</b>"), top, W.HBox(columns), self.status, self.image, self.readout])
-    self._widget.add_class("sched-nb-explorer"); self._widget.add_class("sched-nb-samplers")
-    self._shown = False
-
-@patch
-def _draw(self:SamplerExplorer):
-    import numpy as np
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.collections import LineCollection
-    from matplotlib.colors import Normalize
-    self.fig.clear()
-    runs = self.model
-    axes = self.fig.subplots(1, 2 * len(runs), squeeze=False)[0]
-    self.fig.subplots_adjust(left=0.04, right=1 - 1.0 / self.fig.get_figwidth(), bottom=0.1, top=0.83, wspace=0.15)
-    self.axes = axes
-    _, data = sampler_model(self.values["model"])
-    ref = data(20000, torch.Generator().manual_seed(12345))
-    for (side, run), ax_path, ax_end in zip(runs.items(), axes[0::2], axes[1::2]):
-        pts = torch.stack([x * (1.0 if run["flow"] else 1 / math.sqrt(1 + s * s)) for s, x in run["path"]])  # [steps + 1, n, 2]
-        segs = torch.stack([pts[:-1], pts[1:]], 2).transpose(0, 1).reshape(-1, 2, 2)  # every particle's every step
-        progress = np.tile(np.linspace(0, 1, len(pts) - 1), pts.shape[1])
-        ax_path.add_collection(LineCollection(segs.numpy(), array=progress, cmap="viridis", norm=Normalize(0, 1), lw=0.7, alpha=0.45, gid=f"{side} paths"))
-        ax_path.scatter(*pts[-1].T.numpy(), s=3, color="k", zorder=3)
-        c = self.choice(side)
-        opts = ", ".join(f"{k}={_value(v)}" for k, v in c.items() if k not in ("sampler", "scheduler", "steps"))
-        ax_path.set_title(f"{side.upper()}: {c['sampler']}{f' ({opts})' if opts else ''}\n{c['scheduler']}, {c['steps']} steps")
-        ax_end.hist2d(*ref.T.numpy(), bins=(90, 70), range=[[-1.3, 1.3], [-1.0, 1.0]], cmap="Greys", cmin=1, vmax=25)
-        ax_end.scatter(*run["x"].T.numpy(), s=5, color="C3", gid=f"{side} final")
-        ax_end.set_title(f"final points over the data\nsliced W {run['score']:.3f}, {run['calls']} network calls")
-        for ax in (ax_path, ax_end):
-            ax.set(xlim=(-1.3, 1.3), ylim=(-1.0, 1.0), aspect="equal")
-            _style_axes(ax); ax.title.set_size(10)
-    cax = self.fig.add_axes([1 - 0.75 / self.fig.get_figwidth(), 0.17, 0.012, 0.7])
-    self.fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap="viridis"), cax=cax, label="from noise (0) to data (1)")
-    cax.tick_params(labelsize=9); cax.yaxis.label.set_size(9)
-
-@patch
-def readout_html(self:SamplerExplorer) -> str:
-    "Each choice's sampler, options, schedule, network calls and score, and the score of two data samples."
-    _, data = sampler_model(self.values["model"])
-    n, seed = self.values["particles"], self.values["seed"]
-    from sched_nb.toy import sliced_wasserstein
-    floor = sliced_wasserstein(data(n, torch.Generator().manual_seed(seed + 2)), data(n, torch.Generator().manual_seed(seed + 3)))
-    head = "".join(f"<th>{h}</th>" for h in ("choice", "sampler", "options", "scheduler", "steps", "network calls", "sliced W to the data"))
-    rows = ""
-    for side, run in self.model.items():
-        c = self.choice(side)
-        opts = ", ".join(f"{k}={_value(v)}" for k, v in c.items() if k not in ("sampler", "scheduler", "steps")) or "-"
-        rows += (f"<tr><td>{side.upper()}</td><td>{html.escape(c['sampler'])}</td><td>{html.escape(opts)}</td><td>{html.escape(c['scheduler'])}</td>"
-                 f"<td>{c['steps']}</td><td>{run['calls']}</td><td>{run['score']:.4f}</td></tr>")
-    err = f'<p style="color:#b00">{html.escape(self.error)}</p>' if self.error else ""
-    return (f'{err}<table class="sched-nb-readout" style="font-size:12px"><tr>{head}</tr>{rows}</table>'
-            f'<p style="font-size:12px">Two samples of {n} data points score {floor:.4f}: what a perfect sampler reaches.</p>')
+        built = {name: sampler_model(name) for name in SAMPLER_MODELS}
+        super().__init__({n: m for n, (m, _) in built.items()}, {n: d for n, (_, d) in built.items()}, **values)
 
 def explore_samplers(**values) -> SamplerExplorer:
-    "An explorer of samplers on the exact Gaussian mixture and the trained two-moons toy models."
+    "An explorer of samplers on the exact Gaussian mixture and the trained two-moons toy models, two choices side by side."
     return SamplerExplorer(**values)
 
 # %% ../nbs/19_widgets.ipynb #da947618
@@ -747,8 +447,14 @@ class ExplorerApp:
                           "Continuous": explore_continuous(), "Stable Cascade": explore_cascade(),
                           "Flow": explore_flow(), "Parameterizations": explore_parameterizations(),
                           "Step schedules": explore_steps(), "Samplers": explore_samplers()}
-        self.widget = W.Tab(children=[e.widget for e in self.explorers.values()], titles=list(self.explorers))
+        self.widget = W.Tab(children=[e._widget for e in self.explorers.values()], titles=list(self.explorers))
         self.widget.add_class("sched-nb-app")
+        self._show(0)
+        self.widget.observe(lambda change: self._show(change["new"]), names="selected_index")
+
+    def _show(self, index:int|None):
+        "Put tab `index` on show: its picture is rendered now and kept up to date from then on."
+        if index is not None: list(self.explorers.values())[index].widget
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         "The tabs, as a live widget."

@@ -14,17 +14,40 @@ import torch
 
 import sched_nb
 from sched_nb.digits import (DIGITS_MODELS, DigitsExplorer, DigitsNet, digit_mosaic, digit_score, digits_model_sampling,
-                             digits_sigmas, load_digits_data, load_digits_model, sample_digits, save_digits_model,
-                             train_digit_classifier, train_digits)
+                             digits_sigmas, load_digit_classifier, load_digits_data, load_digits_model, sample_digits,
+                             save_digit_classifier, save_digits_model, train_digit_classifier, train_digits)
 from sched_nb.samplers import Denoiser
+from sched_nb.toy import sampler_options
 
 THRESHOLD = 5.0  # see the module docstring for the measurements behind it
 
 
 @pytest.fixture(scope="module")
 def classifier():
-    "Logistic regression on the 1500 training digits (a tenth of a second)."
+    "Logistic regression on the 1500 training digits, fitted here (a tenth of a second, once torch.optim is loaded)."
     return train_digit_classifier()
+
+
+def test_the_shipped_classifier_is_the_fitted_one(classifier, tmp_path):
+    shipped = load_digit_classifier()
+    x, _ = load_digits_data("all")
+    torch.testing.assert_close(shipped(x.reshape(-1, 64)), classifier(x.reshape(-1, 64)), rtol=1e-4, atol=1e-4)
+    back = load_digit_classifier(save_digit_classifier(classifier, tmp_path / "clf.pt"))
+    assert all(torch.equal(p, q) for p, q in zip(back.parameters(), classifier.parameters())) and not back.weight.requires_grad
+    with pytest.raises(FileNotFoundError, match="train_digits.py"):
+        load_digit_classifier(tmp_path / "missing.pt")
+
+
+def test_the_digits_are_scikit_learns():
+    "The file scikit-learn's load_digits reads, parsed here line by line, and the class counts UCI publishes for it."
+    import csv, gzip, importlib.util
+    path = Path(importlib.util.find_spec("sklearn").origin).parent / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as f: rows = [[float(v) for v in row] for row in csv.reader(f)]
+    x, y = load_digits_data("all")
+    assert torch.equal(x, torch.tensor([r[:-1] for r in rows], dtype=torch.float32).reshape(-1, 1, 8, 8) / 8 - 1)
+    assert y.tolist() == [int(r[-1]) for r in rows]
+    # the test part of UCI's Optical Recognition of Handwritten Digits (optdigits.tes), as its description counts it
+    assert torch.bincount(y).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +136,19 @@ def test_training_is_deterministic_and_round_trips(tmp_path):
 
 def test_explorer_update_with_other_values(models, classifier):
     ex = DigitsExplorer(models, classifier, model="EPS", sampler="dpmpp_2m", steps=6, seed=4)
-    first = ex.image.value
+    first = ex.render()
     ex.update(model="CONST", sampler="euler_ancestral", scheduler="karras", steps=7, eta=0.5, s_noise=0.8, seed=9)
     want = sample_digits(models["CONST"], 100, "euler_ancestral", 7, "karras", seed=9, eta=0.5, s_noise=0.8)
     assert torch.equal(ex.result["x"], want)
     assert ex.result["calls"] == 7 and len(ex.result["xs"]) == 7
-    assert not ex.controls["eta"].disabled and ex.controls["s_noise"].value == 0.8
-    assert ex.image.value != first and "digit score" in ex.readout.value and "eta=0.5" in ex.readout.value
+    assert ex.controls["eta"].value == 0.5 and ex.controls["s_noise"].value == 0.8
+    assert ex.render() != first and "digit score" in ex.readout.value and "eta=0.5" in ex.readout.value
+    assert f"{digit_score(want, classifier)['score']:.4f}" in ex.readout.value
     ex.controls["steps"].value = 3                     # a control calls update
     assert ex.values["steps"] == 3 and ex.result["calls"] == 3
-    ex.controls["sampler"].value = "heun"              # its own defaults; the options it lacks greyed out
-    assert ex.result["calls"] == 5 and ex.controls["eta"].disabled
+    ex.controls["sampler"].value = "heun"              # its own options only
+    assert ex.result["calls"] == 5 and "eta" not in ex.controls
+    assert sorted(k for k in ex.values if k in ex.controls and k not in ("model", "seed", "sampler", "scheduler", "steps")) == sorted(sampler_options("heun"))
     with pytest.raises(TypeError, match="no setting 'cfg'"):
         ex.update(cfg=3.0)
     with pytest.raises(ValueError, match="model must be one of"):

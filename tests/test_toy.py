@@ -1,19 +1,36 @@
-"""The toy model end to end: four parameterizations trained on two moons, every sampler far closer to the data
-than pure noise; the distance and the data generators on their own."""
+"""The toy model end to end: four parameterizations trained on two moons (the shipped weights, and training that
+makes them again), every sampler far closer to the data than pure noise; the distance and the data generators on
+their own; run_sampler, the samplers' options and the toy explorer."""
 import math
 
 import pytest
 import torch
 
 from sched_nb.samplers import SAMPLERS
-from sched_nb.toy import (TOY_MODELS, ToyNet, sampler_table, sliced_wasserstein, spiral, toy_model_samplings,
-                          toy_sigmas, train_toy, two_moons)
+from sched_nb.toy import (TOY_MODELS, ToyNet, load_toy_models, run_sampler, sampler_table, save_toy_models,
+                          sliced_wasserstein, spiral, toy_model_samplings, toy_models, toy_sigmas, train_toy, two_moons)
 
 
 @pytest.fixture(scope="module")
 def trained():
-    "The four toy models, trained once (a few seconds on one CPU thread)."
-    return {name: train_toy(ms, progress=False) for name, ms in toy_model_samplings().items()}
+    "The four toy models as train_toy's defaults make them: the shipped weights (tools/train_toy.py)."
+    return toy_models()
+
+
+def test_the_shipped_weights_are_what_training_makes(trained, tmp_path):
+    "Training one model again with the defaults samples the same points as its shipped float16 weights."
+    assert set(trained) == set(TOY_MODELS)
+    fresh = train_toy(toy_model_samplings()["EDM"], progress=False)
+    noise = torch.randn(1000, 2, generator=torch.Generator().manual_seed(11))
+    a, b = (run_sampler(d, noise, "dpmpp_2m", "karras", 20)["x"] for d in (trained["EDM"], fresh))
+    floor = sliced_wasserstein(two_moons(1000, generator=torch.Generator().manual_seed(1)),
+                               two_moons(1000, generator=torch.Generator().manual_seed(2)))
+    assert sliced_wasserstein(a, b) < 0.05 * floor          # float16 rounding of the weights: far below the noise floor
+    back = load_toy_models(save_toy_models({"EDM": fresh}, tmp_path / "toy.pt"))
+    assert list(back) == ["EDM"] and back["EDM"].net.config == fresh.net.config
+    for p, q in zip(back["EDM"].net.parameters(), fresh.net.parameters()): assert torch.equal(p, q.half().float())
+    with pytest.raises(FileNotFoundError, match="train_toy.py"):
+        load_toy_models(tmp_path / "missing.pt")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +47,7 @@ def test_every_parameterization_and_sampler_lands_far_below_pure_noise(evaluatio
     assert noise_distance > 0.5
     assert set(scores) == {"EPS", "V_PREDICTION", "EDM", "CONST"}
     for name, row in scores.items():
-        assert set(row) == set(SAMPLERS)
+        assert set(row) == {s for s in SAMPLERS if not s.endswith("_cfg_pp")}  # CFG++ samplers need a guided model
         for sampler, d in row.items():
             bound = (0.3 if sampler == "lcm" else 0.2) * noise_distance
             assert d < bound, f"{name} with {sampler}: {d:.3f} >= {bound:.3f}"
@@ -123,24 +140,45 @@ def test_schedules_and_nets_of_the_toy_models():
 
 
 def test_sampler_options_come_from_the_samplers_signatures():
-    from sched_nb.toy import OPTION_RANGES, sampler_options
+    import inspect
+    from sched_nb.toy import OPTION_RANGES, option_range, sampler_names, sampler_options
+    assert sampler_names() == list(SAMPLERS)
     for name in SAMPLERS:
+        params = inspect.signature(SAMPLERS[name]).parameters
         options = sampler_options(name)
-        assert set(options) <= set(OPTION_RANGES)
+        assert set(options) <= set(params) and not {"model", "x", "sigmas", "extra_args", "callback", "disable"} & set(options)
         for k, v in options.items():
-            lo, hi, _ = OPTION_RANGES[k]
-            assert lo <= v <= hi, (name, k, v)
+            assert v == params[k].default and isinstance(v, (int, float)) and not isinstance(v, bool)
+            lo, hi, step = option_range(k, v)
+            assert lo <= v <= hi and step > 0, (name, k, v)
+            if k in OPTION_RANGES: assert (lo, hi) == OPTION_RANGES[k][:2]
     assert sampler_options("euler_ancestral") == {"eta": 1.0, "s_noise": 1.0}
-    assert sampler_options("heun") == {}
+    assert "eta" not in sampler_options("heun") and "eta" not in sampler_options("euler")  # deterministic ones take no eta
+    assert option_range("order", 3) == (0, 6, 1) and option_range("gamma", 5.0) == (0.0, 10.0, 0.1)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        sampler_options("nope")
+
+
+def test_a_sampler_registered_later_gets_its_options(monkeypatch):
+    "The registry is read at each call: a new sampler is offered, with its own numeric options."
+    from sched_nb.toy import sampler_names, sampler_options
+    def sample_mine(model, x, sigmas, extra_args=None, callback=None, disable=None, eta:float=0.5, order:int=2,
+                    s_tmax:float=float("inf"), generator=None, flag:bool=False):
+        return SAMPLERS["euler"](model, x, sigmas, extra_args, callback, disable)
+    monkeypatch.setitem(SAMPLERS, "mine", sample_mine)
+    assert "mine" in sampler_names() and sampler_options("mine") == {"eta": 0.5, "order": 2}
+    den = toy_models()["EDM"]
+    noise = torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(run_sampler(den, noise, "mine", steps=4, eta=0.1, order=3)["x"], run_sampler(den, noise, "euler", steps=4)["x"])
 
 
 def test_run_sampler_counts_calls_and_keeps_the_steps(trained):
     from sched_nb.schedulers import calculate_sigmas
-    from sched_nb.samplers import sample
-    from sched_nb.toy import run_sampler
+    from sched_nb.samplers import GaussianMixtureDenoiser, sample
     den, noise = trained["V_PREDICTION"], torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
     r = run_sampler(den, noise, "heun", "exponential", 7, trace=True)
-    assert r["calls"] == 13 and len(r["xs"]) == len(r["denoised"]) == 7      # two calls a step, one for the last
+    assert r["calls"] == 13 and len(r["xs"]) == len(r["denoised"]) == len(r["sigma_hats"]) == 7  # two calls a step, one for the last
+    assert r["sigma_hats"] == r["sigmas"][:-1].tolist()
     assert torch.equal(r["x"], sample(den, noise, calculate_sigmas(den.model_sampling, "exponential", 7), "heun", disable=True))
     assert not den.net._forward_hooks
     a = run_sampler(den, noise, "euler_ancestral", seed=2, eta=0.4, s_noise=0.7)["x"]
@@ -148,28 +186,54 @@ def test_run_sampler_counts_calls_and_keeps_the_steps(trained):
     assert not torch.equal(a, run_sampler(den, noise, "euler_ancestral", seed=2, eta=0.4)["x"])
     with pytest.raises(TypeError, match="has no option 's_churn'"):
         run_sampler(den, noise, "euler_ancestral", s_churn=1.0)
+    from sched_nb.compose import model_sampling
+    class Mixture(torch.nn.Module):  # any module with a model sampling, not a Denoiser
+        def __init__(self):
+            super().__init__()
+            self.mix, self.model_sampling = GaussianMixtureDenoiser(torch.tensor([[0.5, 0.0], [-0.5, 0.0]]), 0.1, flow=True), model_sampling("discrete_flow")
+        def forward(self, x, sigma, **extra): return self.mix(x, sigma)
+    mix = Mixture()
+    r = run_sampler(mix, noise, "dpmpp_2m", "simple", 6)
+    assert r["calls"] == 6 and not mix._forward_hooks
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        run_sampler(type("M", (), {"model_sampling": mix.model_sampling})(), noise)
+
+
+def test_run_sampler_refuses_samples_that_are_not_finite(trained):
+    class Broken(torch.nn.Module):
+        model_sampling = trained["CONST"].model_sampling
+        def forward(self, x, sigma, **extra): return x * float("nan")
+    with pytest.raises(ValueError, match="not finite"):
+        run_sampler(Broken(), torch.randn(4, 2), "euler", "simple", 3)
 
 
 def test_toy_explorer_update_with_other_values(trained):
     from sched_nb.schedulers import calculate_sigmas
     from sched_nb.samplers import sample
-    from sched_nb.toy import ToyExplorer, run_sampler
+    from sched_nb.toy import ToyExplorer
     ex = ToyExplorer(trained)
     assert (ex.values["model"], ex.values["sampler"], ex.values["scheduler"], ex.values["steps"]) == ("EPS", "euler", "karras", 10)
-    first = ex.image.value
-    ex.update(model="CONST", sampler="euler_ancestral", scheduler="beta", steps=9, seed=5, eta=0.3, s_noise=1.2)
-    want = run_sampler(trained["CONST"], ex.noise(), "euler_ancestral", "beta", 9, seed=5, eta=0.3, s_noise=1.2)["x"]
+    first = ex.render()
+    ex.update(model="CONST", sampler="euler_ancestral", scheduler="beta", steps=9, seed=5, eta=0.3, s_noise=1.2, particles=400)
+    noise = torch.randn(400, 2, generator=torch.Generator().manual_seed(5))
+    want = run_sampler(trained["CONST"], noise, "euler_ancestral", "beta", 9, seed=6, eta=0.3, s_noise=1.2)["x"]
     assert torch.equal(ex.result["x"], want) and ex.result["calls"] == 9
-    assert ex.image.value != first and "eta=0.3" in ex.readout.value and "sliced Wasserstein" in ex.readout.value
-    d = sliced_wasserstein(ex.result["x"], ex.data)
-    assert f"{d:.3f}" in ex.readout.value and d < 0.2
+    assert ex.render() != first and "eta=0.3" in ex.readout.value and "sliced W" in ex.readout.value
+    d = sliced_wasserstein(ex.result["x"], two_moons(400, generator=torch.Generator().manual_seed(7)))
+    assert f"{d:.4f}" in ex.readout.value and d < 0.2
     ex.controls["sampler"].value = "dpmpp_2m"          # a control calls update; dpmpp_2m has no eta
-    assert ex.values["sampler"] == "dpmpp_2m" and ex.controls["eta"].disabled and ex.result["calls"] == 9
+    assert ex.values["sampler"] == "dpmpp_2m" and "eta" not in ex.controls and ex.result["calls"] == 9
     sig = calculate_sigmas(trained["CONST"].model_sampling, "beta", 9)
-    assert torch.equal(ex.result["x"], sample(trained["CONST"], ex.noise(), sig, "dpmpp_2m", disable=True))
+    assert torch.equal(ex.result["x"], sample(trained["CONST"], noise, sig, "dpmpp_2m", disable=True))
     ex.controls["steps"].value = 4
     assert len(ex.result["sigmas"]) == 5
+    paths = [c for ax in ex.fig.axes for c in ax.collections if c.get_gid() == " paths"]
+    assert len(paths) == 1 and len(paths[0].get_segments()) == 400 * 4  # every point's every step
+    ex.update(particles=0)
+    assert "particles must be an integer >= 1" in ex.error and len(ex.result["x"]) == 400  # shown; the last run kept
     with pytest.raises(ValueError, match="scheduler must be one of"):
         ex.update(scheduler="cosine")
     with pytest.raises(TypeError, match="no setting 'cfg'"):
         ex.update(cfg=2.0)
+    with pytest.raises(TypeError, match="no setting 'eta'"):
+        ex.update(eta=0.5)                              # dpmpp_2m has none

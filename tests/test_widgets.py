@@ -215,6 +215,8 @@ def test_explorer_app_and_static_picture():
     from IPython.utils.capture import capture_output
     app = explorer_app()
     assert list(app.widget.titles) == list(app.explorers) and len(app.explorers) == 8 and "Samplers" in app.explorers
+    assert [e.image.value[:4] for e in app.explorers.values()] == [b"\x89PNG"] + [b""] * 7  # only the open tab is rendered
+    for i in range(8): app.widget.selected_index = i  # as clicking the tabs does
     assert all(e.image.value[:4] == b"\x89PNG" for e in app.explorers.values())
     assert all("sched-nb-explorer" in e.widget._dom_classes for e in app.explorers.values())
     shell = InteractiveShell.instance()
@@ -315,17 +317,21 @@ def test_atlas_legend_names_the_curves_that_coincide():
 
 def test_sampler_explorer_offers_each_samplers_own_options():
     from sched_nb.samplers import SAMPLERS
-    from sched_nb.widgets import explore_samplers, sampler_names, sampler_options
+    from sched_nb.toy import run_sampler, sampler_names, sampler_options
+    from sched_nb.widgets import explore_samplers, sampler_model
     ex = explore_samplers()
     assert set(sampler_names()) >= set(SAMPLERS)  # every registered sampler is offered
     assert list(ex.controls["a_sampler"].options) == sampler_names()
     assert list(ex.controls["b_sampler"].options) == ["none"] + sampler_names()
+    den, noise = sampler_model("exact mixture")[0], torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
     for name in sampler_names():
         ex.update(a_sampler=name)
         options = sorted(k[2:] for k in ex.controls if k.startswith("a_") and k[2:] not in ("sampler", "scheduler", "steps"))
         assert options == sorted(sampler_options(name)), name
         assert [w.description for w in ex._option_boxes["a"].children] == [f"A: {k}" for k in sampler_options(name)]
-        assert ex.error is None, f"{name}: {ex.error}"
+        try: run_sampler(den, noise, name, "karras", 10, seed=1); refusal = None
+        except (ValueError, TypeError, RuntimeError) as e: refusal = str(e)  # a sampler that needs what this model lacks
+        assert ex.error == refusal, f"{name}: {ex.error}"  # none, or the sampler's own refusal, shown
 
 
 def test_sampler_explorer_driven_through_its_controls():
@@ -344,19 +350,33 @@ def test_sampler_explorer_driven_through_its_controls():
     den, data = sampler_model("exact mixture")
     noise = torch.randn(150, 2, generator=torch.Generator().manual_seed(0))
     x = sample(den, noise, calculate_sigmas(den.model_sampling, "karras", 6), "heun", disable=True).float()
-    torch.testing.assert_close(ex.model["b"]["x"], x)
-    assert ex.model["b"]["calls"] == 11 and ex.model["a"]["calls"] == 10
-    assert ex.model["b"]["score"] == pytest.approx(sliced_wasserstein(x, data(150, torch.Generator().manual_seed(2))))
+    torch.testing.assert_close(ex.runs["b"]["x"], x)
+    assert ex.runs["b"]["calls"] == 11 and ex.runs["a"]["calls"] == 10
+    assert ex.runs["b"]["score"] == pytest.approx(sliced_wasserstein(x, data(150, torch.Generator().manual_seed(2))))
     assert "euler_ancestral" in ex.readout.value and "eta=0.25" in ex.readout.value
     paths = [c for ax in ex.fig.axes for c in ax.collections if c.get_gid() == "a paths"][0]
     assert len(paths.get_segments()) == 150 * 10  # every particle's every step
     ex.update(a_eta=-1.0)
     assert ex.error and "eta" in ex.error  # the sampler's own refusal, shown; the last good run stays
-    assert ex.model["a"]["calls"] == 10
+    assert ex.runs["a"]["calls"] == 10 and ex.runs["a"]["choice"]["options"]["eta"] == 0.25
 
 
 def test_sampler_explorer_on_the_trained_toy():
-    from sched_nb.widgets import explore_samplers
+    from sched_nb.parameterizations import CONST
+    from sched_nb.toy import toy_models
+    from sched_nb.widgets import explore_samplers, sampler_model
     ex = explore_samplers(model="trained toy, EPS", a_sampler="dpmpp_2m", a_steps=20, b_sampler="none", particles=400)
-    assert ex.error is None and list(ex.model) == ["a"]
-    assert ex.model["a"]["score"] < 0.1 and not ex.model["a"]["flow"]
+    assert ex.error is None and list(ex.runs) == ["a"]
+    assert ex.result["score"] < 0.1 and not isinstance(ex.models["trained toy, EPS"].model_sampling, CONST)
+    assert sampler_model("trained toy, EPS")[0] is toy_models()["EPS"]  # one cache of the trained toy models
+
+
+@pytest.mark.parametrize("module", sorted(__import__("sched_nb")._PUBLIC))
+def test_every_public_name_imports(module):
+    "Each name `sched_nb/__init__.py` maps to a module is defined there and reachable as sched_nb.NAME."
+    import importlib
+    import sched_nb
+    mod = importlib.import_module(f"sched_nb.{module}")
+    for name in sched_nb._PUBLIC[module]:
+        assert hasattr(mod, name), f"sched_nb.{module} has no {name}"
+        assert getattr(sched_nb, name) is getattr(mod, name)
