@@ -10,12 +10,15 @@ from collections.abc import Mapping
 
 import torch
 
-from .core import check_int
+import functools
+
+from .core import check_int, check_number
 
 # %% auto #0
 __all__ = ['INVERTING_SAMPLERS', 'check_sigmas', 'check_levels', 'check_latent', 'check_model', 'check_callback',
-           'check_generator', 'check_sampler_function', 'check_seed', 'check_flag', 'check_callable', 'check_finite',
-           'check_denoised', 'CheckedNoise', 'checked_noise', 'drop_repeats']
+           'check_generator', 'check_sampler_function', 'check_seed', 'check_flag', 'check_callable', 'checked_map',
+           'check_noise_options', 'check_model_sampling', 'check_finite', 'check_denoised', 'CheckedNoise',
+           'checked_noise', 'drop_repeats', 'checked_sampler']
 
 # %% ../nbs/10a_checks.ipynb #e475af8f
 INVERTING_SAMPLERS = ("euler", "heun", "ddim")   # the samplers that also step up an increasing schedule (inversion)
@@ -68,13 +71,17 @@ def check_levels(host:torch.Tensor, # the checked schedule (float64, on the host
     return host
 
 # %% ../nbs/10a_checks.ipynb #ec82d7e7
-def check_latent(x, name:str="x") -> torch.Tensor:
-    "`x` if it is a latent a sampler can step: a real floating-point tensor with a batch dimension."
+def check_latent(x, name:str="x", # the tensor, and its parameter's name for the message
+                 like:torch.Tensor|None=None, like_name:str="", # a tensor it must have the shape of, and its name
+                ) -> torch.Tensor:
+    "`x` if it is a latent a sampler can step: a real floating-point tensor with a batch dimension (of `like`'s shape)."
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a latent, a torch.Tensor of shape [B, ...], got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point latent (float16, bfloat16, float32 or float64), got dtype {x.dtype}")
     if x.ndim == 0: raise ValueError(f"{name} must have a batch dimension, shape [B, ...]; got a 0-d tensor")
+    if like is not None and x.shape != like.shape:
+        raise ValueError(f"{name} has shape {tuple(x.shape)} and {like_name} {tuple(like.shape)}: they must be the same")
     return x
 
 def _signature(fn):
@@ -145,6 +152,27 @@ def check_callable(name:str, value, what:str):
     if value is None or callable(value): return value
     raise TypeError(f"{name} must be None or {what}, got {type(value).__name__}")
 
+def checked_map(name:str, fn):
+    "`fn` (a function of a tensor) with each answer checked to be a tensor of its argument's shape, else a TypeError naming `name`."
+    def checked(t):
+        out = fn(t)
+        if not isinstance(out, torch.Tensor) or out.shape != t.shape:
+            raise TypeError(f"{name} must map a tensor to a tensor of its shape, got {type(out).__name__} for shape {tuple(t.shape)}")
+        return out
+    return checked
+
+def check_noise_options(eta, s_noise, eta_max:float=100.0) -> tuple:
+    "`(eta, s_noise)` as floats in [0, eta_max] and [0, 100] (ComfyUI's ranges), or an error naming the one that is not."
+    return (check_number("eta", eta, minimum=0.0, maximum=eta_max), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0))
+
+def check_model_sampling(model):
+    "The model sampling of `model` (noise_scaling, inverse_noise_scaling, sigma_max), or a TypeError saying what `model` must have."
+    ms = getattr(model, "model_sampling", None)
+    if callable(model) and all(hasattr(ms, a) for a in ("noise_scaling", "inverse_noise_scaling", "sigma_max")): return ms
+    raise TypeError(f"model must be a denoiser with a model_sampling (a Denoiser, or a CFGDenoiser around one), which sample() "
+                    f"noises the latent with; {type(model).__name__} has model_sampling = {type(ms).__name__}. "
+                    "A denoiser without one is sampled by calling a sampler from SAMPLERS on the noisy latent")
+
 def check_finite(what:str, # what the values are, for the message (the sampler and the option that made them)
                  *values:torch.Tensor, # host tensors computed before the loop
                 ) -> None:
@@ -206,3 +234,24 @@ def drop_repeats(sigmas, # the step schedule
     keep = torch.cat([t[1:] != t[:-1], torch.ones(1, dtype=torch.bool)])
     out = sigmas if isinstance(sigmas, torch.Tensor) else s
     return out if bool(keep.all()) else out[keep]
+
+# %% ../nbs/10a_checks.ipynb #f14ac84b
+def checked_sampler(fn, # a sampler function (model, x, sigmas, extra_args, callback, disable, **options)
+                    keep_repeats=False, # True, or a function of the options: run zero-length steps
+                   ):
+    "The sampler `fn` with what every sampler is given checked before its first step, and its zero-length steps dropped."
+    names = list(inspect.signature(fn).parameters)[6:]
+    @functools.wraps(fn)
+    def sampler(model, x, sigmas, extra_args=None, callback=None, disable=None, *args, **options):
+        if len(args) > len(names): raise TypeError(f"{fn.__name__} takes at most {6 + len(names)} positional arguments, got {6 + len(args)}")
+        for name, value in zip(names, args):
+            if name in options: raise TypeError(f"{fn.__name__} got multiple values for argument {name!r}")
+            options[name] = value
+        check_latent(x); check_model(model, extra_args); check_callback(callback); check_generator(options.get("generator"))
+        if disable is not None: check_flag("disable", disable)
+        if options.get("noise_sampler") is not None: options["noise_sampler"] = checked_noise(options["noise_sampler"], x)
+        if not (keep_repeats(options) if callable(keep_repeats) else keep_repeats):
+            sigmas = drop_repeats(sigmas, x)
+            if len(sigmas) < 2: return x.clone()          # every step had zero length: nothing moves
+        return fn(model, x, sigmas, extra_args, callback, disable, **options)
+    return sampler

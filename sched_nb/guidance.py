@@ -11,14 +11,14 @@ from collections.abc import Mapping
 import torch
 
 from .core import broadcast_sigma, check_choice, check_int, check_number
-from .checks import (check_callable, check_denoised, check_flag, check_latent, check_model, check_sampler_function,
-                             check_seed)
+from .checks import (check_callable, check_denoised, check_flag, check_latent, check_model, check_model_sampling,
+                             check_sampler_function, check_seed)
 from .parameterizations import CONST
 from .samplers import (Denoiser, GaussianMixtureDenoiser, ModelCall, Steps, ancestral_split, euler_step,
                               flow_alpha, lincomb, progress, register_sampler, report)
 from .multistep import gradient_estimation, res_multistep
 from .noise import seeded_noise
-from .sde import _check_noise_options
+from .checks import check_noise_options as _check_noise_options
 
 # %% auto #0
 __all__ = ['DISCARD_PENULTIMATE_SIGMA_SAMPLERS', 'ClassMixtureDenoiser', 'which_moon', 'rescale_cfg', 'cfg_function',
@@ -525,23 +525,6 @@ def finish_latent(model_sampling, sigmas:torch.Tensor, x:torch.Tensor) -> torch.
     return model_sampling.inverse_noise_scaling(torch.as_tensor(sigmas, device=x.device)[-1:], x)
 
 # %% ../nbs/13_guidance.ipynb #195a604c
-def _model_sampling(model):
-    "The model sampling `sample()` lays the noise on with, or a TypeError saying what `model` must have."
-    ms = getattr(model, "model_sampling", None)
-    if callable(model) and all(hasattr(ms, a) for a in ("noise_scaling", "inverse_noise_scaling", "sigma_max")): return ms
-    raise TypeError(f"model must be a denoiser with a model_sampling (a Denoiser, or a CFGDenoiser around one), which sample() "
-                    f"noises the latent with; {type(model).__name__} has model_sampling = {type(ms).__name__}. "
-                    "A denoiser without one is sampled by calling a sampler from SAMPLERS on the noisy latent")
-
-def _like(name:str, t, like:torch.Tensor|None=None, like_name:str="noise") -> torch.Tensor:
-    "`t` if it is a floating-point tensor with a batch dimension (of `like`'s shape when given), else an error naming `name`."
-    if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim == 0:
-        got = f"dtype {t.dtype}, shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
-        raise TypeError(f"{name} must be a floating-point tensor of shape [B, ...], got {got}")
-    if like is not None and t.shape != like.shape:
-        raise ValueError(f"{name} has shape {tuple(t.shape)} and {like_name} {tuple(like.shape)}: they must be the same")
-    return t
-
 def sample(model, # a denoiser with a `model_sampling` (a `Denoiser`, a `CFGDenoiser` around one, ...)
            noise:torch.Tensor|None, # standard normal noise like the latent; None: `prepare_noise(latent_image, seed)`
            sigmas:torch.Tensor|None=None, # the step schedule; None: from `scheduler`, `steps` and `denoise`
@@ -562,13 +545,13 @@ def sample(model, # a denoiser with a `model_sampling` (a `Denoiser`, a `CFGDeno
     name = sampler if isinstance(sampler, str) else getattr(sampler, "__name__", "").removeprefix("sample_")
     fn = SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))] if isinstance(sampler, str) or not callable(sampler) else sampler
     check_sampler_function(fn, **kwargs)
-    ms = _model_sampling(model)
+    ms = check_model_sampling(model)
     denoise = check_number("denoise", denoise, minimum=0.0, maximum=1.0)
     add_noise, leftover = check_flag("add_noise", add_noise), check_flag("return_with_leftover_noise", return_with_leftover_noise)
     max_denoise = None if max_denoise is None else check_flag("max_denoise", max_denoise)
     seed = None if seed is None else check_seed("seed", seed)
-    if latent_image is not None: _like("latent_image", latent_image)
-    if noise is not None: _like("noise", noise, latent_image, "latent_image")
+    if latent_image is not None: check_latent(latent_image, "latent_image")
+    if noise is not None: check_latent(noise, "noise", latent_image, "latent_image")
     if sigmas is None:
         if scheduler is None or steps is None: raise ValueError("give sigmas, or scheduler and steps to make them from")
         sigmas = sampling_sigmas(ms, scheduler, steps, denoise, name)

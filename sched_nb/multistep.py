@@ -12,12 +12,14 @@ import torch
 
 from .core import check_choice, check_int, check_number
 from .checks import check_flag
+from .noise import seeded_noise
 from .samplers import (History, ModelCall, Steps, _noise_maker, ancestral_split, euler_step, lincomb, phi,
                                progress, register_sampler, report)
 
 # %% auto #0
 __all__ = ['sample_dpmpp_2m', 'sample_lms', 'sample_ipndm', 'sample_ipndm_v', 'sample_deis', 'sample_uni_pc', 'sample_uni_pc_bh2',
-           'res_multistep', 'sample_res_multistep', 'gradient_estimation', 'sample_gradient_estimation']
+           'res_multistep', 'sample_res_multistep', 'sample_res_multistep_ancestral', 'gradient_estimation',
+           'sample_gradient_estimation']
 
 # %% ../nbs/11_multistep.ipynb #e2ae09fb
 def _dpmpp_2m_coefficients(st:Steps, flow:bool):
@@ -283,6 +285,15 @@ def res_multistep(model, x, sigmas, extra_args=None, callback=None, disable=None
 def sample_res_multistep(model, x, sigmas, extra_args=None, callback=None, disable=None, s_noise:float=1.0, noise_sampler=None):
     "RES multistep (Zhang et al. 2024): the second-order multistep exponential integrator with exact order conditions."
     return res_multistep(model, x, sigmas, extra_args, callback, disable, eta=0.0, s_noise=s_noise, noise_sampler=noise_sampler)
+
+# %% ../nbs/11_multistep.ipynb #cf94add3
+@register_sampler
+@torch.no_grad()
+def sample_res_multistep_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None, eta:float=1.0,
+                                   s_noise:float=1.0, noise_sampler=None, generator:torch.Generator|None=None):
+    "RES second-order multistep (Zhang et al. 2024) down to sigma_down, then fresh noise up to the next sigma."
+    return res_multistep(model, x, sigmas, extra_args, callback, disable, eta=eta, s_noise=s_noise,
+                         noise_sampler=seeded_noise(x, extra_args, noise_sampler, generator))
 
 # %% ../nbs/11_multistep.ipynb #28b74b4b
 def gradient_estimation(model, x, sigmas, extra_args=None, callback=None, disable=None, ge_gamma:float=2.0, uncond=None):

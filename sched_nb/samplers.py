@@ -18,8 +18,8 @@ from tqdm.auto import tqdm, trange
 from .core import broadcast_sigma, check_choice, check_int, check_number
 from .parameterizations import CONST
 from .checks import (INVERTING_SAMPLERS, CheckedNoise, check_callable, check_callback, check_denoised, check_flag,
-                             check_generator, check_latent, check_levels, check_model, check_sigmas, checked_noise,
-                             drop_repeats)
+                             check_generator, check_latent, check_levels, check_model, check_noise_options, check_sigmas,
+                             checked_noise, checked_sampler, drop_repeats)
 
 # %% auto #0
 __all__ = ['SAMPLER_NAMES', 'DISCARD_PENULTIMATE_SIGMA_SAMPLERS', 'SAMPLERS', 'MAX_TRIES', 'Denoiser', 'GaussianMixtureDenoiser',
@@ -308,31 +308,13 @@ def _churning(options:dict) -> bool:
     v = options.get("s_churn", 0.0)
     return not (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0)
 
-def _checked(fn, keep_repeats):
-    "The sampler `fn` with what every sampler is given checked before its first step, and its zero-length steps dropped."
-    names = list(inspect.signature(fn).parameters)[6:]
-    @functools.wraps(fn)
-    def sampler(model, x, sigmas, extra_args=None, callback=None, disable=None, *args, **options):
-        if len(args) > len(names): raise TypeError(f"{fn.__name__} takes at most {6 + len(names)} positional arguments, got {6 + len(args)}")
-        for name, value in zip(names, args):
-            if name in options: raise TypeError(f"{fn.__name__} got multiple values for argument {name!r}")
-            options[name] = value
-        check_latent(x); check_model(model, extra_args); check_callback(callback); check_generator(options.get("generator"))
-        if disable is not None: check_flag("disable", disable)
-        if options.get("noise_sampler") is not None: options["noise_sampler"] = checked_noise(options["noise_sampler"], x)
-        if not (keep_repeats(options) if callable(keep_repeats) else keep_repeats):
-            sigmas = drop_repeats(sigmas, x)
-            if len(sigmas) < 2: return x.clone()          # every step had zero length: nothing moves
-        return fn(model, x, sigmas, extra_args, callback, disable, **options)
-    return sampler
-
 def register_sampler(fn=None, # the sampler function (or None: `@register_sampler(keep_repeats=...)`)
                      name:str|None=None, # its name in SAMPLERS (default: the function's, without `sample_`)
                      keep_repeats=False, # True, or a function of the options: run zero-length steps (churn, LCM)
                     ):
     "Add `fn`, with its arguments checked before the first step, to `SAMPLERS` and return it: a decorator."
     if fn is None: return functools.partial(register_sampler, name=name, keep_repeats=keep_repeats)
-    checked = _checked(fn, keep_repeats)
+    checked = checked_sampler(fn, keep_repeats)
     SAMPLERS[name or fn.__name__.removeprefix("sample_")] = checked
     return checked
 

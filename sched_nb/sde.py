@@ -10,23 +10,20 @@ import math
 import torch
 
 from .core import check_choice, check_int, check_number
-from .checks import check_callable, check_finite, check_flag
+from .checks import check_callable, check_finite, check_flag, checked_map, check_noise_options as _check_noise_options
 from .samplers import (ModelCall, Steps, ancestral_split, euler_step, flow_alpha, lincomb, log_snr, phi,
                               progress, register_sampler, report, sigma_from_log_snr)
-from .multistep import res_multistep
 from .noise import BrownianTreeNoiseSampler, brownian_noise, default_noise_sampler, noise_caller, seeded_noise
+from .multistep import sample_res_multistep_ancestral   # its chapter is the multistep one
 
 # %% auto #0
 __all__ = ['sample_euler_ancestral', 'sample_dpm_2_ancestral', 'sample_dpmpp_2s_ancestral', 'snr_steps', 'sample_dpmpp_2m_sde',
            'sample_dpmpp_2m_sde_gpu', 'sample_dpmpp_2m_sde_heun', 'sample_dpmpp_2m_sde_heun_gpu', 'sample_dpmpp_3m_sde',
            'sample_dpmpp_3m_sde_gpu', 'sample_dpmpp_sde', 'sample_dpmpp_sde_gpu', 'sample_ddpm', 'sample_lcm',
-           'sample_res_multistep_ancestral', 'er_sde_noise_scaler', 'sample_er_sde', 'sample_seeds_2', 'sample_seeds_3',
-           'sa_solver_weights', 'sample_sa_solver', 'sample_sa_solver_pece']
+           'er_sde_noise_scaler', 'sample_er_sde', 'sample_seeds_2', 'sample_seeds_3', 'sa_solver_weights',
+           'sample_sa_solver', 'sample_sa_solver_pece']
 
 # %% ../nbs/12_sde.ipynb #0e8a68e2
-def _check_noise_options(eta, s_noise):
-    return check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
-
 def _ancestral(st, eta:float):
     "`(down, up, scale)` per step, in the model's own form (flow or not), as host tensors."
     return ancestral_split(st.sigma, st.sigma_next, eta, st.flow)
@@ -335,25 +332,7 @@ def sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None,
         x = renoise(call.sigma(i + 1), noise(call.sigma(i), call.sigma(i + 1)), denoised) if draw[i] else denoised
     return x
 
-# %% ../nbs/12_sde.ipynb #7b04d8c6
-@register_sampler
-@torch.no_grad()
-def sample_res_multistep_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None, eta:float=1.0,
-                                   s_noise:float=1.0, noise_sampler=None, generator:torch.Generator|None=None):
-    "RES second-order multistep (Zhang et al. 2024) down to sigma_down, then fresh noise up to the next sigma."
-    return res_multistep(model, x, sigmas, extra_args, callback, disable, eta=eta, s_noise=s_noise,
-                         noise_sampler=seeded_noise(x, extra_args, noise_sampler, generator))
-
 # %% ../nbs/12_sde.ipynb #e853fd4f
-def _checked_scaler(fn):
-    "`fn` as a noise scaler whose answers are checked to be tensors shaped like its argument."
-    def scaler(t):
-        out = fn(t)
-        if not isinstance(out, torch.Tensor) or out.shape != t.shape:
-            raise TypeError(f"noise_scaler must map a tensor to a tensor of its shape, got {type(out).__name__} for shape {tuple(t.shape)}")
-        return out
-    return scaler
-
 def er_sde_noise_scaler(x):
     "ER-SDE's default noise scaler f(x) = x (e^(x^0.3) + 10) (Cui et al. 2023)."
     return x * (torch.exp(x ** 0.3) + 10.0)
@@ -387,7 +366,7 @@ def sample_er_sde(model, x, sigmas, extra_args=None, callback=None, disable=None
     if max_stage > 3: raise ValueError(f"max_stage must be 1, 2 or 3, got {max_stage}")
     noise_scaler = check_callable("noise_scaler", noise_scaler, "a function f(x) of a tensor (ER-SDE's noise scaler)")
     st, lam = snr_steps(model, x, sigmas)
-    cx, cd, c2, c3, cn, er = _er_sde_coefficients(st, lam, _checked_scaler(noise_scaler or er_sde_noise_scaler))
+    cx, cd, c2, c3, cn, er = _er_sde_coefficients(st, lam, checked_map("noise_scaler", noise_scaler or er_sde_noise_scaler))
     moves = st.sigma_next > 0                                  # the step to sigma = 0 lands on D: its weights are not used
     check_finite("er_sde's weights (noise_scaler(sigma / alpha) overflows or is 0 at these noise levels)", *(c[moves] for c in (cx, cd, c2, c3, cn)))
     gap = torch.cat([er.new_ones(1), er[1:-1] - er[:-2]])      # er_i - er_(i-1), for the first difference

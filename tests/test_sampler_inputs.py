@@ -277,7 +277,7 @@ def test_sample_refuses_what_cannot_be_sampled():
              (dict(model=MIX), TypeError, "model must be a denoiser with a model_sampling"),
              (dict(model=GaussianMixtureDenoiser([[0.0] * 6], [1.0])), TypeError, "model_sampling = NoneType"),
              (dict(latent_image=torch.zeros(3, 3, 2)), ValueError, "noise has shape .2, 3, 2. and latent_image .3, 3, 2."),
-             (dict(noise=noise.long()), TypeError, "noise must be a floating-point tensor"),
+             (dict(noise=noise.long()), TypeError, "noise must be a floating-point latent"),
              (dict(sampler=lambda model, x: x), TypeError, "sampler must be a sampler function"),
              (dict(denoise=torch.ones(2)), TypeError, "denoise"), (dict(add_noise="yes"), TypeError, "add_noise"),
              (dict(seed=2 ** 64), ValueError, "seed must be an integer from 0 to 2\\*\\*64 - 1"),
