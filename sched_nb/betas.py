@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from .core import check_choice, check_int, check_number
+from .core import MAX_TIMESTEPS, as_table, check_choice, check_int, check_number
 
 # %% auto #0
 __all__ = ['BETA_SCHEDULES', 'ZSNR_TERMINAL_ALPHA_CUMPROD', 'make_beta_schedule', 'alphas_cumprod_from_betas',
@@ -65,20 +65,21 @@ def make_beta_schedule(schedule:str, # one of BETA_SCHEDULES: linear, cosine, sq
                       ) -> torch.Tensor:
     "The float64 betas of a named DDPM beta schedule."
     check_choice("beta_schedule", schedule, tuple(BETA_SCHEDULES))
-    n = check_int("timesteps", n_timestep)
+    n = check_int("timesteps", n_timestep, maximum=MAX_TIMESTEPS)
     start = check_number("linear_start", linear_start, positive=True)
     end = check_number("linear_end", linear_end, positive=True)
     s = check_number("cosine_s", cosine_s, minimum=0.0)
     betas = BETA_SCHEDULES[schedule](n, start, end, s)
-    what = f"beta_schedule={schedule!r} with linear_start={linear_start!r}, linear_end={linear_end!r}"
+    what = (f"beta_schedule={schedule!r} with timesteps={n}, " + (f"cosine_s={cosine_s!r}" if schedule == "cosine" else
+            "" if schedule == "squaredcos_cap_v2" else f"linear_start={linear_start!r}, linear_end={linear_end!r}"))
     return _check_float32_sigmas(_check_betas(betas, what), what)
 
 # %% ../nbs/02_betas.ipynb #408e2c32
 def alphas_cumprod_from_betas(betas, # a 1-D sequence of betas in (0, 1)
                              ) -> torch.Tensor:
     "alpha-bar_t = prod(1 - beta_s), in float64, after checking that the betas lie in (0, 1)."
-    try: b = torch.as_tensor(betas, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
+    try: b = as_table("given_betas", betas).double()
+    except TypeError:
         raise TypeError(f"given_betas must be a 1-D sequence of numbers in (0, 1), got {type(betas).__name__}") from None
     if b.ndim != 1:
         raise ValueError(f"given_betas must be a 1-D sequence of betas, got shape {tuple(b.shape)}")
@@ -87,6 +88,7 @@ def alphas_cumprod_from_betas(betas, # a 1-D sequence of betas in (0, 1)
 
 def sigmas_from_alphas_cumprod(alphas_cumprod:torch.Tensor) -> torch.Tensor:
     "sigma_t = sqrt((1 - alpha-bar_t) / alpha-bar_t)."
+    alphas_cumprod = as_table("alphas_cumprod", alphas_cumprod)
     return ((1 - alphas_cumprod) / alphas_cumprod).sqrt()
 
 # %% ../nbs/02_betas.ipynb #486127db
@@ -107,7 +109,7 @@ def _check_increasing_sigmas(s:torch.Tensor) -> torch.Tensor:
 def rescale_zero_terminal_snr_sigmas(sigmas:torch.Tensor, # increasing sigmas of a discrete schedule
                                     ) -> torch.Tensor:
     "Sigmas rescaled to (almost) zero terminal SNR (Lin et al. 2024); computed in float64, returned in the input's dtype."
-    s = _check_increasing_sigmas(torch.as_tensor(sigmas))
+    s = _check_increasing_sigmas(as_table("sigmas", sigmas))
     sqrt_ac = (1.0 / (s.double() ** 2 + 1)).sqrt()
     first, last = sqrt_ac[0], sqrt_ac[-1]
     sqrt_ac = (sqrt_ac - last) * (first / (first - last))

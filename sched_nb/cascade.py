@@ -9,11 +9,11 @@ import math
 
 import torch
 
-from .core import check_number, check_percent, settings_from_config, wide
+from .core import check_number, check_percent, check_sigma_table, settings_from_config, wide
 from .discrete import ModelSamplingDiscrete
 
 # %% auto #0
-__all__ = ['StableCascadeSampling']
+__all__ = ['COSINE_S_MAX', 'StableCascadeSampling']
 
 # %% ../nbs/05_stable_cascade.ipynb #60f8ff59
 def _cascade_sigma(t:torch.Tensor, # continuous time(s) in [0, 1], float64
@@ -38,6 +38,8 @@ def _cascade_timestep(sigma:torch.Tensor, # noise level(s), float64
     return torch.acos((var * init).sqrt()) / (math.pi / 2) * (1 + s) - s
 
 # %% ../nbs/05_stable_cascade.ipynb #b2788ad4
+COSINE_S_MAX = 1.0   # the cosine offset is a fraction of the time range (Würstchen: 0.008); beyond it the table collapses
+
 class StableCascadeSampling(ModelSamplingDiscrete):
     "Stable Cascade's shifted cosine schedule in continuous time t in [0, 1] (Pernias et al. 2024)."
     setting_defaults = {"shift": 1.0}
@@ -55,27 +57,29 @@ class StableCascadeSampling(ModelSamplingDiscrete):
     def set_parameters(self, shift:float=1.0, # log-SNR shift, > 0 (stage C: 2.0, stage B: 1.0)
                        cosine_s:float=8e-3, # cosine schedule offset s, >= 0
                       ):
-        "Store `shift` and `cosine_s` and build the 10000-entry sigma table."
-        self.shift = check_number("shift", shift, positive=True, keep_type=True)
-        self._s = check_number("cosine_s", cosine_s, minimum=0.0)
-        cosine_s = torch.tensor(self._s)   # the reference's tensor attributes, as buffers that move with the module
+        "Store `shift` and `cosine_s` and build the 10000-entry sigma table (checked first: a refused setting changes nothing)."
+        shift = check_number("shift", shift, positive=True, keep_type=True)
+        s = check_number("cosine_s", cosine_s, minimum=0.0, maximum=COSINE_S_MAX)
+        sigmas = _cascade_sigma(torch.arange(1, 10001, dtype=torch.float64) / 10000, s, float(shift))
+        check_sigma_table(sigmas.float(), f"{type(self).__name__}(shift={shift!r}, cosine_s={s!r}) gives")
+        self.shift, self._s = shift, s
+        cosine_s = torch.tensor(s)   # the reference's tensor attributes, as buffers that move with the module
         self.register_buffer("cosine_s", cosine_s, persistent=False)
         self.register_buffer("_init_alpha_cumprod", torch.cos(cosine_s / (1 + cosine_s) * math.pi * 0.5) ** 2, persistent=False)
         self.num_timesteps = 10000
-        sigmas = _cascade_sigma(torch.arange(1, 10001, dtype=torch.float64) / 10000, self._s, float(self.shift))
-        self.set_sigmas(sigmas)
+        self._store_sigmas(sigmas)   # checked above
         self.set_alphas_cumprod(1.0 / (sigmas * sigmas + 1.0))
 
     @torch.no_grad()
     def sigma(self, timestep):
         "sigma(t) of the shifted cosine schedule, t clamped to [0, 1]."
-        t, dtype, device = self._as_input(timestep)
+        t, dtype, device = self._as_input(timestep, "timestep")
         return _cascade_sigma(wide(t).clamp(0.0, 1.0), self._s, float(self.shift)).to(device=device, dtype=dtype)
 
     @torch.no_grad()
     def timestep(self, sigma):
         "The time in [0, 1] at which the unshifted schedule has noise level `sigma` (NaN for a negative sigma)."
-        s, dtype, device = self._as_input(sigma)
+        s, dtype, device = self._as_input(sigma, "sigma")
         s = wide(s)
         t = _cascade_timestep(s, self._s).clamp(0.0, 1.0)
         return torch.where(s < 0, math.nan, t).to(device=device, dtype=dtype)
@@ -83,7 +87,7 @@ class StableCascadeSampling(ModelSamplingDiscrete):
     def percent_to_sigma(self, percent) -> float:
         "The sigma a fraction `percent` of the way through sampling: `sigma` of the float32 time 1 - percent, as a Python float."
         p = check_percent(percent)
-        if p <= 0.0: return 999999999.9
+        if p <= 0.0: return self._start_sigma()
         if p >= 1.0: return 0.0
         return float(self.sigma(torch.tensor(1.0 - p, dtype=torch.float32)))
 

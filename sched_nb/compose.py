@@ -43,8 +43,15 @@ def _resolve(kind:str, # "schedule" or "parameterization", for the message
     what = f"class {value.__name__} is not a {kind} class" if isinstance(value, type) else f"got {value!r}"
     raise ValueError(f"{kind} must be one of {', '.join(map(repr, registry))} or a {kind} class; {what}")
 
-def _is_schedule(cls) -> bool: return issubclass(cls, torch.nn.Module)
+def _is_schedule(cls) -> bool:
+    return issubclass(cls, torch.nn.Module) and all(callable(getattr(cls, m, None)) for m in ("timestep", "sigma"))
 def _is_parameterization(cls) -> bool: return callable(getattr(cls, "calculate_denoised", None))
+
+def _parameterization_of(cls) -> type|None:
+    "The parameterization a class already carries: the first registered one (or one of their subclasses) in its MRO."
+    known = tuple(PARAMETERIZATIONS.values())
+    return next((c for c in cls.__mro__[1:] if issubclass(c, known) and not issubclass(c, torch.nn.Module)), None) \
+        if issubclass(cls, torch.nn.Module) else None
 
 # %% ../nbs/07_compose.ipynb #87af5ecf
 _COMBINED = {}   # (schedule class, parameterization class) -> combined class
@@ -61,7 +68,14 @@ def combine(schedule_cls:type, # a schedule class, e.g. ModelSamplingDiscrete
     for kind, cls, ok in (("schedule_cls", schedule_cls, _is_schedule), ("parameterization_cls", parameterization_cls, _is_parameterization)):
         if not (isinstance(cls, type) and ok(cls)):
             allowed = "a torch.nn.Module subclass" if kind == "schedule_cls" else "a class with calculate_denoised"
-            raise TypeError(f"{kind} must be {allowed}, got {cls!r}")
+            raise TypeError(f"{kind} must be {allowed}, got {cls!r}"
+                            + ("; a schedule class has timestep and sigma methods" if kind == "schedule_cls" else ""))
+    carried = _parameterization_of(schedule_cls)
+    if carried is parameterization_cls: return schedule_cls   # already the combination asked for
+    if carried is not None:
+        raise ValueError(f"schedule_cls {schedule_cls.__name__} already carries the parameterization {carried.__name__}, "
+                         f"so combining it with {parameterization_cls.__name__} would not change it; combine its schedule class "
+                         f"({next(c for c in schedule_cls.__mro__[1:] if _parameterization_of(c) is None and _is_schedule(c)).__name__}) instead")
     key = (schedule_cls, parameterization_cls)
     if key not in _COMBINED:
         base = name = f"{schedule_cls.__name__}_{parameterization_cls.__name__}"
@@ -113,4 +127,9 @@ def model_sampling(schedule, # a name from SCHEDULES or a schedule class
     kwargs = {"_factory_settings": extras} if extras else {}
     if "zsnr" in settings and "zsnr" in inspect.signature(schedule_cls.__init__).parameters:
         kwargs["zsnr"] = settings.pop("zsnr")
-    return cls(settings, **kwargs)
+    ms = cls(settings, **kwargs)
+    if isinstance(ms, LCM) and not bool((ms.timestep(torch.zeros(1)) >= 0).all()):
+        raise ValueError(f"parameterization 'lcm' needs a schedule whose timestep is >= 0 (a DDPM index, as LCM was distilled on); "
+                         f"{schedule_cls.__name__}'s timestep(0) is {ms.timestep(torch.zeros(1)).item()!r} (EDM's ln(sigma) / 4): "
+                         "use schedule 'discrete' or 'discrete_distilled'")
+    return ms

@@ -9,22 +9,32 @@ import math
 
 import torch
 
-from .core import ScheduleBase, check_number, check_percent, settings_from_config, wide
+from .core import ScheduleBase, check_number, check_percent, check_sigma_data, settings_from_config, wide
 
 # %% auto #0
-__all__ = ['ModelSamplingContinuousEDM', 'ModelSamplingContinuousV', 'ModelSamplingCosmosRFlow']
+__all__ = ['SIGMA_MAX_LIMIT', 'ModelSamplingContinuousEDM', 'ModelSamplingContinuousV', 'ModelSamplingCosmosRFlow']
 
 # %% ../nbs/04_continuous.ipynb #8436668f
 _F32 = torch.finfo(torch.float32)
 
-def _check_sigma_range(sigma_min, sigma_max) -> tuple:
+def _largest_sigma_max() -> float:
+    "The largest sigma_max whose float32 table (exp of a float32 log, as the reference builds it) stays finite."
+    log = torch.tensor(math.log(_F32.max), dtype=torch.float32)
+    while not torch.isfinite(log.exp()): log = torch.nextafter(log, torch.tensor(-math.inf))
+    return float(log.exp())
+
+SIGMA_MAX_LIMIT = _largest_sigma_max()   # 3.4027e38, a hair below float32's largest
+
+def _check_sigma_range(sigma_min, sigma_max, limit:float=SIGMA_MAX_LIMIT, # the largest sigma_max
+                       why:str="past it the float32 exp of its float32 log, the table's top, is infinite", # the reason, for the message
+                      ) -> tuple:
     "`(sigma_min, sigma_max)` as floats with 0 < sigma_min < sigma_max inside float32's range, or a `ValueError` naming both."
     sigma_min = check_number("sigma_min", sigma_min, positive=True)
     sigma_max = check_number("sigma_max", sigma_max, positive=True)
     if sigma_min < _F32.tiny:
         raise ValueError(f"sigma_min must be >= {_F32.tiny!r} (the smallest normal float32), got {sigma_min!r}")
-    if sigma_max > _F32.max:
-        raise ValueError(f"sigma_max must be <= {_F32.max!r} (the largest float32), got {sigma_max!r}")
+    if sigma_max > limit:
+        raise ValueError(f"sigma_max must be <= {limit!r} ({why}), got {sigma_max!r}")
     lo, hi = torch.tensor([sigma_min, sigma_max], dtype=torch.float32).tolist()
     if lo >= hi:
         raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={sigma_min!r} and sigma_max={sigma_max!r} "
@@ -35,6 +45,7 @@ def _check_sigma_range(sigma_min, sigma_max) -> tuple:
 class ModelSamplingContinuousEDM(ScheduleBase):
     "Continuous noise levels in [sigma_min, sigma_max] with EDM's c_noise = ln(sigma) / 4 (Karras et al. 2022)."
     setting_defaults = {"sigma_min": 0.002, "sigma_max": 120.0, "sigma_data": 1.0}
+    _sigma_max_limit = ()   # (limit, why) where a subclass's time allows less than float32's top
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
@@ -47,41 +58,49 @@ class ModelSamplingContinuousEDM(ScheduleBase):
                        sigma_data:float, # standard deviation of the data, > 0
                       ):
         "Store `sigma_data` and 1000 log-spaced `sigmas` (and `log_sigmas`) from sigma_min to sigma_max, in float32 as the reference."
-        sigma_min, sigma_max = _check_sigma_range(sigma_min, sigma_max)
-        self.sigma_data = check_number("sigma_data", sigma_data, positive=True, keep_type=True)
-        self.set_sigmas(torch.linspace(math.log(sigma_min), math.log(sigma_max), 1000, dtype=torch.float32).exp())
+        sigma_min, sigma_max = _check_sigma_range(sigma_min, sigma_max, *self._sigma_max_limit)
+        sigma_data = check_sigma_data(sigma_data, keep_type=True)   # every setting checked before any is stored
+        sigmas = torch.linspace(math.log(sigma_min), math.log(sigma_max), 1000, dtype=torch.float32).exp()
+        self.set_sigmas(sigmas)
+        self.sigma_data = sigma_data
 
     def timestep(self, sigma):
         "c_noise = ln(sigma) / 4."
-        s, dtype, device = self._as_input(sigma)
+        s, dtype, device = self._as_input(sigma, "sigma")
         return (0.25 * s.log()).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
         "The inverse of `timestep`: sigma = exp(4 t)."
-        t, dtype, device = self._as_input(timestep)
+        t, dtype, device = self._as_input(timestep, "timestep")
         return (t / 0.25).exp().to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
         "Noise level after `percent` of sampling: ln(sigma) interpolated between the table's ends (a Python float)."
         percent = check_percent(percent)
-        if percent <= 0.0: return 999999999.9
+        if percent <= 0.0: return self._start_sigma()
         if percent >= 1.0: return 0.0
         lo, hi = (math.log(v) for v in self.sigmas[[0, -1]].tolist())
         return math.exp((hi - lo) * (1.0 - percent) + lo)
 
 # %% ../nbs/04_continuous.ipynb #7edb609f
+def _largest_v_sigma() -> float:
+    "The largest sigma whose v-diffusion time 2 atan(sigma) / pi is below 1 in float32 (beyond, the time rounds to 1: infinite noise)."
+    t = torch.nextafter(torch.tensor(1.0), torch.tensor(0.0)).double()   # the largest float32 time below 1
+    return float(torch.tan(t * math.pi / 2))
+
 class ModelSamplingContinuousV(ModelSamplingContinuousEDM):
     "The continuous EDM schedule with the v-diffusion time t = 2 atan(sigma) / pi."
+    _sigma_max_limit = (_largest_v_sigma(), "beyond it the float32 time 2 atan(sigma) / pi rounds to 1, infinite noise")
     def timestep(self, sigma):
         "t = 2 atan(sigma) / pi, in [0, 1], computed in float64 (NaN for a negative sigma)."
-        s, dtype, device = self._as_input(sigma)
+        s, dtype, device = self._as_input(sigma, "sigma")
         s = wide(s)
         t = s.atan() / math.pi * 2
         return torch.where(s < 0, math.nan, t).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
         "The inverse of `timestep`: sigma = tan(pi t / 2) in float64, t clamped to [0, 1] (t >= 1 is infinite noise)."
-        t, dtype, device = self._as_input(timestep)
+        t, dtype, device = self._as_input(timestep, "timestep")
         t = wide(t).clamp(0.0, 1.0)
         return torch.where(t >= 1.0, math.inf, (t * math.pi / 2).tan()).to(device=device, dtype=dtype)
 
@@ -90,13 +109,13 @@ class ModelSamplingCosmosRFlow(ModelSamplingContinuousEDM):
     "Cosmos-Predict2's rectified flow on an EDM range: time t = sigma / (sigma + 1), sigma = t / (1 - t) capped at sigma_max."
     def timestep(self, sigma):
         "The flow time sigma / (sigma + 1), in [0, 1] (1 for infinite noise, NaN for a negative sigma)."
-        s, dtype, device = self._as_input(sigma)
+        s, dtype, device = self._as_input(sigma, "sigma")
         t = torch.where(s == math.inf, 1.0, s / (s + 1))
         return torch.where(s < 0, math.nan, t).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
         "The noise level t / (1 - t) of a flow time, sigma_max from sigma_max's own time on (times below 0 count as 0)."
-        t, dtype, device = self._as_input(timestep)
+        t, dtype, device = self._as_input(timestep, "timestep")
         top = self.sigmas[-1]
         cap = (top / (top + 1)).to(t.dtype)   # in the table's float32, as the reference compares
         x = t.clamp(min=0.0)

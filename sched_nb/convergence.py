@@ -9,7 +9,8 @@ import math
 
 import torch
 
-from .core import check_int, check_number
+from .core import check_choice, check_int, check_number
+from .checks import check_callable, check_latent, check_sampler_function
 from .samplers import SAMPLERS, GaussianMixtureDenoiser
 
 # %% auto #0
@@ -19,8 +20,16 @@ __all__ = ['SAMPLER_ORDERS', 'karras_steps', 'ode_reference', 'error_curve', 'me
 def karras_steps(n:int, # number of steps
                  sigma_min:float=0.02, sigma_max:float=80.0, rho:float=7.0):
     "Karras et al.'s `n` steps from sigma_max to sigma_min (float64, no final 0)."
-    r = torch.linspace(0, 1, check_int("n", n) + 1, dtype=torch.float64)
+    n, sigma_min, sigma_max = check_int("n", n), *_levels(sigma_min, sigma_max)
+    rho = check_number("rho", rho, positive=True)
+    r = torch.linspace(0, 1, n + 1, dtype=torch.float64)
     return (sigma_max ** (1 / rho) + r * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+
+def _levels(sigma_min, sigma_max) -> tuple:
+    "`(sigma_min, sigma_max)` as floats with 0 < sigma_min < sigma_max, or an error naming them."
+    lo, hi = check_number("sigma_min", sigma_min, positive=True), check_number("sigma_max", sigma_max, positive=True)
+    if not lo < hi: raise ValueError(f"sigma_min must be below sigma_max, got {lo} and {hi}")
+    return lo, hi
 
 def ode_reference(model, # the exact denoiser D(x, sigma)
                   x:torch.Tensor, # the latents at sigma_max
@@ -29,9 +38,14 @@ def ode_reference(model, # the exact denoiser D(x, sigma)
                  ) -> torch.Tensor:
     "The probability-flow ODE's solution at sigma_min from `x` at sigma_max: dx/du = x - D(x, e^u), u = log sigma."
     from torchdiffeq import odeint   # a development dependency, imported where used
+    check_callable("model", model, "the exact denoiser D(x, sigma)"); check_latent(x)
+    sigma_min, sigma_max = _levels(sigma_min, sigma_max)
+    rtol = check_number("rtol", rtol, positive=True, maximum=1.0)
     f = lambda u, x: x - model(x, u.exp().expand(x.shape[0]))
     u = torch.tensor([math.log(sigma_max), math.log(sigma_min)], dtype=torch.float64)
-    return odeint(f, x.double(), u, method="dopri8", rtol=rtol, atol=rtol)[-1]
+    try: return odeint(f, x.double(), u, method="dopri8", rtol=rtol, atol=rtol)[-1]
+    except AssertionError as e:                                # torchdiffeq's step size fell to 0
+        raise ValueError(f"the ODE could not be solved from sigma_max = {sigma_max} to sigma_min = {sigma_min} at rtol = {rtol} ({e})") from None
 
 # %% ../nbs/14_convergence.ipynb #f7f5121b
 def error_curve(sampler, # a sampler function, or a name in SAMPLERS
@@ -41,7 +55,12 @@ def error_curve(sampler, # a sampler function, or a name in SAMPLERS
                 **options, # passed to the sampler
                ) -> list:
     "`[(network calls, max |x - reference|), ...]`, one pair for each number of steps."
-    fn = SAMPLERS[sampler] if isinstance(sampler, str) else sampler
+    fn = SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))] if not callable(sampler) else sampler
+    check_sampler_function(fn, **options); check_callable("schedule", schedule, "a function n -> sigmas")
+    try: steps = [check_int("steps", n) for n in steps]
+    except TypeError as e:
+        if str(e).startswith("steps"): raise
+        raise TypeError(f"steps must be a list of numbers of steps, got {type(steps).__name__}") from None
     calls = [0]
     def counted(x, sigma, **extra):
         calls[0] += 1
@@ -55,7 +74,11 @@ def error_curve(sampler, # a sampler function, or a name in SAMPLERS
 
 def measured_order(points) -> float:
     "The least-squares slope of -log(error) against log(calls) through `points` = [(calls, error), ...]."
-    if len(points) < 2: raise ValueError(f"measured_order needs at least 2 points, got {len(points)}")
+    try: points = [(check_number("points' calls", n, positive=True), check_number("points' errors", e, positive=True)) for n, e in points]
+    except (TypeError, ValueError) as e:
+        if "points" in str(e): raise
+        raise TypeError(f"points must be a list of (calls, error) pairs, got {points!r}") from None
+    if len({n for n, _ in points}) < 2: raise ValueError(f"points must hold at least 2 different numbers of calls, got {points}")
     u = torch.tensor([math.log(n) for n, _ in points], dtype=torch.float64)
     v = torch.tensor([math.log(e) for _, e in points], dtype=torch.float64)
     u, v = u - u.mean(), v - v.mean()

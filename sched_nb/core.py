@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['settings_from_config', 'check_number', 'check_int', 'check_choice', 'check_percent', 'broadcast_sigma',
-           'reshape_sigma', 'compute_dtype', 'promoted_dtype', 'result_dtype', 'wide', 'check_sigma_table',
-           'ScheduleBase', 'check_noise_levels', 'default_device']
+__all__ = ['SIGMA_DATA_RANGE', 'MAX_TIMESTEPS', 'PERCENT_START', 'settings_from_config', 'describe', 'check_number', 'check_int',
+           'check_choice', 'check_percent', 'as_real_tensor', 'check_latent', 'check_fits', 'check_flag',
+           'check_sigma_data', 'broadcast_sigma', 'reshape_sigma', 'compute_dtype', 'promoted_dtype', 'result_dtype',
+           'wide', 'as_table', 'check_sigma_table', 'percent_start', 'ScheduleBase', 'check_noise_levels',
+           'default_device']
 
 # %% ../nbs/00_core.ipynb #04f6cd26
 def settings_from_config(model_config=None, # None, an object with `sampling_settings`, or a dict
                         ) -> dict:
     "The `sampling_settings` dict of `model_config`, a copy, `{}` when there is none."
     if model_config is None: return {}
-    if isinstance(model_config, dict):
+    if isinstance(model_config, Mapping):
         settings = model_config.get("sampling_settings", model_config)
     elif hasattr(model_config, "sampling_settings"):
         settings = model_config.sampling_settings
@@ -28,13 +32,32 @@ def settings_from_config(model_config=None, # None, an object with `sampling_set
         raise TypeError("model_config must be None, a dict of sampling settings, or an object with a "
                         f"`sampling_settings` dict; got {type(model_config).__name__}")
     if settings is None: return {}
-    if not isinstance(settings, dict):
+    if not isinstance(settings, Mapping):
         raise TypeError(f"model_config.sampling_settings must be a dict, got {type(settings).__name__}")
     return dict(settings)
 
 # %% ../nbs/00_core.ipynb #004b1906
+def describe(value) -> str:
+    "`value` as a message shows it: a tensor or array by dtype and shape, anything else by a short repr and its type."
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).replace('torch.', '')} tensor of shape {tuple(value.shape)}"
+    if type(value).__module__ == "numpy" and hasattr(value, "shape") and getattr(value, "ndim", 0):
+        return f"a numpy array of dtype {value.dtype} and shape {value.shape}"
+    r = repr(value)
+    return f"{r if len(r) <= 60 else r[:57] + '...'} ({type(value).__name__})"
+
+def _is_bool(value) -> bool:
+    "Whether `value` is a Python or numpy boolean."
+    return isinstance(value, bool) or type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+
 def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+def _as_float(name:str, value) -> float:
+    "float(value), or a `ValueError` naming `name` for an integer too large for a float."
+    try: return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite number, got an integer of {len(str(abs(int(value))))} digits") from None
 
 def check_number(name:str, # the parameter's name, for the message
                  value, # the value given
@@ -46,8 +69,8 @@ def check_number(name:str, # the parameter's name, for the message
     "`value` as a finite float, or a `TypeError`/`ValueError` naming `name`."
     if isinstance(value, torch.Tensor) and value.numel() == 1: value = value.item()
     if not _is_real(value):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    given, value = value, float(value)
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
+    given, value = value, _as_float(name, value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:
@@ -62,14 +85,19 @@ def check_number(name:str, # the parameter's name, for the message
 def check_int(name:str, # the parameter's name, for the message
               value, # the value given
               minimum:int=1, # smallest allowed value
+              maximum:int|None=None, # largest allowed value, None for no limit
              ) -> int:
-    "`value` as an int >= `minimum`, or a `TypeError`/`ValueError` naming `name`."
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point(): value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if _is_real(value) and float(value).is_integer(): value = int(value)
-        else: raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
+    "`value` as an int in [`minimum`, `maximum`], or a `TypeError`/`ValueError` naming `name`."
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point() and value.dtype != torch.bool:
+        value = value.item()
+    allowed = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+    if not _is_real(value) or not isinstance(value, numbers.Integral):
+        if _is_real(value) and math.isfinite(_as_float(name, value)) and float(value).is_integer(): value = int(value)
+        else: raise TypeError(f"{name} must be {allowed}, got {describe(value)}")
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}" + (f" (and at most {maximum})" if maximum is not None else ""))
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
     return int(value)
 
 # %% ../nbs/00_core.ipynb #32a26915
@@ -90,22 +118,116 @@ def check_percent(percent) -> float:
             raise TypeError(f"percent must be a single number, got a tensor of shape {tuple(percent.shape)}")
         percent = percent.item()
     if not _is_real(percent):
-        raise TypeError(f"percent must be a real number in [0, 1], got {percent!r} ({type(percent).__name__})")
-    percent = float(percent)
+        raise TypeError(f"percent must be a real number in [0, 1], got {describe(percent)}")
+    try: percent = float(percent)
+    except OverflowError: percent = math.inf if percent > 0 else -math.inf   # an integer beyond float: past either end
     if math.isnan(percent):
         raise ValueError("percent must be a real number in [0, 1], got nan")
     return percent
 
+# %% ../nbs/00_core.ipynb #5c1e7a01
+_NOT_REAL = frozenset((torch.bool, torch.complex32, torch.complex64, torch.complex128))
+_F32 = torch.finfo(torch.float32)
+
+def _refuse_dtype(name:str, t:torch.Tensor, what:str):
+    "The `TypeError` for a boolean or complex tensor given where real numbers are expected."
+    why = "its imaginary part would be lost" if t.dtype.is_complex else "a boolean is no number here"
+    raise TypeError(f"{name} must be {what}, got {describe(t)} ({why})")
+
+def _fits_float32(v:torch.Tensor) -> bool:
+    "Whether float32 holds every nonzero finite value of the float64 tensor `v` as a normal number."
+    a = v.abs()
+    return bool(((a == 0) | ~torch.isfinite(a) | ((a >= _F32.tiny) & (a <= _F32.max))).all())
+
+def as_real_tensor(name:str, # the parameter's name, for the message
+                   value, # a real tensor, a real number, a numpy array or a list of numbers
+                   what:str="a real tensor or number", # what is allowed, for the message
+                   list_dtype:torch.dtype|None=None, # the dtype of a list of floats; None: torch's default (float32)
+                  ) -> torch.Tensor:
+    "`value` as a real tensor (a tensor passes as it is), or a `TypeError`/`ValueError` naming `name`."
+    if isinstance(value, torch.Tensor):
+        if value.dtype in _NOT_REAL: _refuse_dtype(name, value, what)
+        return value
+    if _is_real(value):   # a Python or numpy number: float32, or float64 where float32 would over- or underflow
+        v = _as_float(name, value)
+        fits = v == 0 or not math.isfinite(v) or _F32.tiny <= abs(v) <= _F32.max
+        return torch.tensor(v, dtype=torch.float32 if fits else torch.float64)
+    if isinstance(value, numbers.Complex):
+        raise TypeError(f"{name} must be {what}, got {describe(value)} (its imaginary part would be lost)")
+    if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
+        try:
+            t = torch.tensor(value) if isinstance(value, (list, tuple)) else torch.as_tensor(value.copy())
+        except (TypeError, ValueError, RuntimeError, OverflowError, AttributeError):
+            raise TypeError(f"{name} must be {what}, got {describe(value)}") from None
+        if t.dtype in _NOT_REAL: _refuse_dtype(name, t, what)
+        if t.dtype == torch.float32 and isinstance(value, (list, tuple)):
+            wide64 = torch.tensor(value, dtype=torch.float64)
+            if list_dtype == torch.float64 or not _fits_float32(wide64): t = wide64
+        return t
+    raise TypeError(f"{name} must be {what}, got {describe(value)}")
+
+# %% ../nbs/00_core.ipynb #5c1e7a02
+def check_latent(name:str, # the parameter's name, for the message
+                 x, # the value given
+                ) -> torch.Tensor:
+    "`x` if it is a tensor of real numbers (a latent, a noise or a network output), else a `TypeError` naming `name`."
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of real numbers, got {describe(x)}")
+    if x.dtype in _NOT_REAL: _refuse_dtype(name, x, "a tensor of real numbers")
+    return x
+
+def check_fits(name:str, x:torch.Tensor, # the tensor that must fit ...
+               like_name:str, like:torch.Tensor, # ... the one that sets the shape and device of the result
+               broadcast:bool=False, # also accept a shape that broadcasts to `like`'s
+              ) -> torch.Tensor:
+    "`x` if it has `like`'s shape (or broadcasts to it) and device, else a `ValueError` naming both."
+    if x.shape != like.shape:
+        try: fits = broadcast and torch.broadcast_shapes(x.shape, like.shape) == like.shape
+        except RuntimeError: fits = False
+        if not fits:
+            raise ValueError(f"{name} of shape {tuple(x.shape)} does not fit {like_name} of shape {tuple(like.shape)}: "
+                             f"it must have {like_name}'s shape" + (" or broadcast to it" if broadcast else ""))
+    if x.device != like.device:
+        raise ValueError(f"{name} is on {x.device} and {like_name} on {like.device}: they must be on the same device")
+    return x
+
+def check_flag(name:str, # the parameter's name, for the message
+               value, # the value given
+              ) -> bool:
+    "`value` as a bool if it is one (Python's or numpy's), else a `TypeError` naming `name`."
+    if _is_bool(value): return bool(value)
+    raise TypeError(f"{name} must be True or False, got {describe(value)}")
+
+# %% ../nbs/00_core.ipynb #5c1e7a03
+SIGMA_DATA_RANGE = (_F32.tiny, 2.0 ** 64)   # normal float32, and hypot(sigma, sigma_data) finite for every float32 sigma
+MAX_TIMESTEPS = 1_000_000                   # largest table: every index exact in float32, a few MB in memory
+
+def check_sigma_data(value, # the value given
+                     keep_type:bool=False, # answer `value` itself, as the reference stores it
+                    ) -> float:
+    "`value` as a sigma_data the parameterizations' float32 arithmetic can hold, or a `TypeError`/`ValueError`."
+    lo, hi = SIGMA_DATA_RANGE
+    v = check_number("sigma_data", value, positive=True, keep_type=keep_type)
+    if not lo <= float(v) <= hi:
+        raise ValueError(f"sigma_data must lie in [{lo!r}, {hi!r}] (2^-126 to 2^64): a normal float32 number, for which "
+                         f"the weights' sqrt(sigma^2 + sigma_data^2) stays finite for every float32 sigma; got {float(v)!r}")
+    return v
+
 # %% ../nbs/00_core.ipynb #b780cdd9
 def broadcast_sigma(sigma:torch.Tensor, # noise levels: a scalar, shape [B], or [B, 1, ...]
                     like:torch.Tensor, # the tensor sigma must broadcast against
+                    name:str="sigma", # sigma's name, for the message
+                    like_name:str="an input", # like's name, for the message
                    ) -> torch.Tensor:
     "`sigma` reshaped to `[B, 1, ..., 1]` with `like.ndim` dimensions."
-    if not isinstance(sigma, torch.Tensor): sigma = torch.as_tensor(sigma, device=like.device)
+    if not isinstance(like, torch.Tensor) or like.dtype in _NOT_REAL: check_latent("like" if like_name == "an input" else like_name, like)
+    if not isinstance(sigma, torch.Tensor) or sigma.dtype in _NOT_REAL:
+        sigma = as_real_tensor(name, sigma).to(like.device)
     if sigma.ndim == 0: return sigma
+    if like.ndim == 0 and sigma.numel() == 1: return sigma.reshape(())
     if any(s != 1 for s in sigma.shape[1:]) or like.ndim == 0 or sigma.shape[0] not in (1, like.shape[0]):
-        raise ValueError(f"sigma must be a scalar, shape [B] or [B, 1, ..., 1] with B = 1 or {like.shape[0] if like.ndim else 'the batch size'} "
-                         f"for an input of shape {tuple(like.shape)}; got shape {tuple(sigma.shape)}")
+        raise ValueError(f"{name} must be a scalar, shape [B] or [B, 1, ..., 1] with B = 1 or {like.shape[0] if like.ndim else 'the batch size'} "
+                         f"for {like_name} of shape {tuple(like.shape)}; got shape {tuple(sigma.shape)}")
     if sigma.ndim == like.ndim: return sigma
     return sigma.reshape(sigma.shape[:1] + (1,) * (like.ndim - 1))
 
@@ -114,7 +236,12 @@ def reshape_sigma(sigma:torch.Tensor, # noise levels: one value, shape [B], or [
                   noise_dim:int, # the number of dimensions of the latent sigma multiplies
                  ) -> torch.Tensor:
     "The reference's view of `sigma` against a latent: 0-d for a single value, else `[B, 1, ..., 1]` of `noise_dim` dimensions."
+    if not isinstance(sigma, torch.Tensor) or sigma.dtype in _NOT_REAL: sigma = as_real_tensor("sigma", sigma)
+    if type(noise_dim) is not int or not 0 <= noise_dim <= 64: noise_dim = check_int("noise_dim", noise_dim, minimum=0, maximum=64)
     if sigma.nelement() == 1: return sigma.view(())
+    if noise_dim < 1 or any(s != 1 for s in sigma.shape[1:]):
+        raise ValueError(f"sigma of shape {tuple(sigma.shape)} cannot be viewed as [B, 1, ..., 1] with noise_dim = {noise_dim} "
+                         "dimensions: sigma must hold one value, or be [B] or [B, 1, ..., 1], and noise_dim must be >= 1")
     return sigma.view(sigma.shape[:1] + (1,) * (noise_dim - 1))
 
 # %% ../nbs/00_core.ipynb #10659869
@@ -145,14 +272,25 @@ def wide(x:torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32 if x.device.type == "mps" else torch.float64)
 
 # %% ../nbs/00_core.ipynb #54def5ba
+def as_table(name:str, # the parameter's name, for the message
+             value, # a 1-D tensor, numpy array or list of real numbers
+            ) -> torch.Tensor:
+    "`value` as a real tensor cut from any autograd graph (a table is data, not a result to differentiate); a list of floats in float64."
+    return as_real_tensor(name, value, "a 1-D tensor (or list, or numpy array) of real numbers", torch.float64).detach()
+
 def check_sigma_table(sigmas:torch.Tensor, # a schedule's table of noise levels
                       source:str, # subject of the message, e.g. "the settings of X give"
                       last_may_drop:bool=False, # allow the last entry below the one before it (a zsnr table, see 03_discrete)
                      ):
     "Refuse a sigma table that is not 1-D, is empty, holds NaN, infinities or negative values, or decreases."
+    if not isinstance(sigmas, torch.Tensor) or sigmas.dtype in _NOT_REAL:
+        raise TypeError(f"{source} sigmas that are not a real tensor: {describe(sigmas)}")
     if sigmas.ndim != 1 or sigmas.numel() == 0:
-        raise ValueError(f"{source} a sigma table of shape {tuple(sigmas.shape)}; it must be 1-D and non-empty")
+        raise ValueError(f"{source} sigmas of shape {tuple(sigmas.shape)}; a sigma table must be 1-D and non-empty")
     s = sigmas.detach().cpu()
+    if not s.is_floating_point(): s = s.double()
+    steps = s[1:-1] >= s[:-2] if last_may_drop else s[1:] >= s[:-1]
+    if bool(torch.isfinite(s).all() and (s[[0, -1]] >= 0).all() and steps.all()): return sigmas   # the usual case, in a few passes
     drops = torch.cat([s[1:] < s[:-1], torch.zeros(1, dtype=torch.bool)])
     if last_may_drop and len(s) > 1: drops[-2] = False
     for bad, what in ((s.isnan(), "NaN"), (s.isinf(), "an infinite sigma (beyond float32)"), (s < 0, "a negative sigma"),
@@ -173,6 +311,13 @@ def _keep_float_dtype(fn):
         return out
     return apply
 
+PERCENT_START = 999999999.9   # the reference's percent_to_sigma at percent <= 0: above every sigma of its tables
+
+def percent_start(top:float, # the largest sigma of the table
+                 ) -> float:
+    "percent_to_sigma at percent <= 0: the reference's 999999999.9, or ten times `top` for a table that comes within 0.01 % of it."
+    return PERCENT_START if top * 1.0001 < PERCENT_START else 10.0 * top
+
 class ScheduleBase(torch.nn.Module):
     "Base of the model samplings: float32 sigma buffers that move with the module but keep their dtype."
     persistent_log_sigmas = True    # False where the reference's state dict holds `sigmas` alone (the flow schedules)
@@ -183,10 +328,16 @@ class ScheduleBase(torch.nn.Module):
 
     def set_sigmas(self, sigmas:torch.Tensor):
         "Register `sigmas` and `log_sigmas` as float32 buffers (log taken in the input's precision)."
-        sigmas = torch.as_tensor(sigmas)
+        sigmas = as_table("sigmas", sigmas)
+        if not sigmas.is_floating_point(): sigmas = sigmas.double()
         check_sigma_table(sigmas.float(), f"the settings of {self._settings_text()} give", self.table_may_drop_at_end)
+        ScheduleBase._store_sigmas(self, sigmas)
+
+    def _store_sigmas(self, sigmas:torch.Tensor):
+        "Register a checked floating table as `sigmas` and `log_sigmas`."
         self.register_buffer("sigmas", sigmas.float())
         self.register_buffer("log_sigmas", sigmas.log().float(), persistent=self.persistent_log_sigmas)
+        self._table_top = float(self.sigmas.max())   # read once here, so percent_to_sigma never waits for the device
 
     def _settings_text(self) -> str:
         "`ClassName(setting=value, ...)` for the settings of `setting_defaults` already stored on the instance."
@@ -196,37 +347,102 @@ class ScheduleBase(torch.nn.Module):
     def _table_loaded(self):
         "Called when `load_state_dict` has replaced the table: families refresh what they derive from it."
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        "Refuse a loaded sigma table that is broken, or that contradicts the settings the conversions use."
-        new = state_dict.get(prefix + "sigmas")
-        loading = isinstance(new, torch.Tensor) and "sigmas" in self._buffers
-        if loading:
-            check_sigma_table(new.float(), f"the state dict loaded into {self._settings_text()} holds", self.table_may_drop_at_end)
-            old = self.sigmas.detach().cpu().clone()
-            if self.table_from_settings and new.shape == old.shape and not torch.allclose(new.detach().cpu().float(), old, rtol=1e-5, atol=0):
-                i = int((new.detach().cpu().float() - old).abs().argmax())
-                raise ValueError(f"the state dict's sigmas were built with other settings than {self._settings_text()} "
-                                 f"(sigmas[{i}] = {new[i].item()!r}, these settings give {old[i].item()!r}); "
-                                 "build the model sampling with the settings it was saved with, then load")
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        if loading and not torch.equal(self.sigmas.detach().cpu(), old): self._table_loaded()
+    def _table_drops(self, sigmas:torch.Tensor):
+        "Called with a loaded table that drops at its end (where `table_may_drop_at_end`): families warn."
 
     @property
     def sigma_min(self) -> torch.Tensor: return self.sigmas[0]
     @property
     def sigma_max(self) -> torch.Tensor: return self.sigmas[-1]
 
-    def _as_input(self, x):
+    def _start_sigma(self) -> float:
+        "percent_to_sigma's answer at percent <= 0 (see `percent_start`)."
+        return percent_start(self._top())
+
+    def _top(self) -> float:
+        "The largest sigma of the table, as a Python float (kept from when the table was made)."
+        top = self.__dict__.get("_table_top")
+        return top if top is not None else float(self.sigmas.max())
+
+    def _as_input(self, x, name:str="sigma"):
         "`(x as a float tensor on the buffers' device, the dtype to answer in, the device to answer on)`."
-        if not isinstance(x, torch.Tensor): x = torch.as_tensor(x, dtype=torch.float32)
+        if not isinstance(x, torch.Tensor) or x.dtype in _NOT_REAL: x = as_real_tensor(name, x)
         out_dtype, out_device = result_dtype(x), x.device
         return x.to(device=self.sigmas.device, dtype=compute_dtype(x)), out_dtype, out_device
+
+# %% ../nbs/00_core.ipynb #5c1e7a04
+def _loaded_buffer(where:str, name:str, t, own:torch.Tensor) -> torch.Tensor:
+    "A buffer of a state dict, refused unless it is a floating tensor of the shape of the one it replaces."
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+        raise TypeError(f"{where}: its {name} must be a floating-point tensor, got {describe(t)}")
+    if t.shape != own.shape:
+        raise ValueError(f"{where}: its {name} has shape {tuple(t.shape)}, this model sampling's {name} has shape "
+                         f"{tuple(own.shape)}; build the model sampling with the settings it was saved with, then load")
+    return t.detach().cpu()
+
+def _loaded_tolerance(*tensors) -> float:
+    "Relative tolerance for a loaded table: float32 rounding, or the rounding of a lower precision it went through."
+    return max([1e-5] + [2 * torch.finfo(t.dtype).eps for t in tensors if t.dtype in (torch.float16, torch.bfloat16)])
+
+def _saved_buffers(m:torch.nn.Module) -> list:
+    "The names of the buffers `m.state_dict()` holds."
+    return [n for n, b in m._buffers.items() if b is not None and n not in m._non_persistent_buffers_set]
+
+@patch
+def load_state_dict(self:ScheduleBase, state_dict, strict:bool=True, assign:bool=False):
+    "`torch.nn.Module.load_state_dict`, with a strict mismatch of entries refused by name before anything is copied."
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of buffer names to tensors, got {describe(state_dict)}")
+    saved = _saved_buffers(self)
+    missing, extra = [n for n in saved if n not in state_dict], [k for k in state_dict if k not in saved]
+    if strict and (missing or extra):
+        raise ValueError(f"the state dict loaded into {self._settings_text()} "
+                         + (f"lacks the buffer(s) {', '.join(map(repr, missing))}" if missing else "")
+                         + (" and " if missing and extra else "") + (f"holds unknown entries {', '.join(map(repr, extra))}" if extra else "")
+                         + f"; its entries must be {', '.join(map(repr, saved))} (or pass strict=False)")
+    return super(ScheduleBase, self).load_state_dict(state_dict, strict=strict, assign=assign)
+
+@patch
+def _load_from_state_dict(self:ScheduleBase, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    "Refuse, before anything is changed, a state dict whose table is broken, of another size, or contradicts the settings."
+    where = f"the state dict loaded into {self._settings_text()}"
+    saved = _saved_buffers(self)
+    new = _loaded_buffer(where, "sigmas", state_dict[prefix + "sigmas"], self.sigmas) if prefix + "sigmas" in state_dict else None
+    logs = (_loaded_buffer(where, "log_sigmas", state_dict[prefix + "log_sigmas"], self.log_sigmas)
+            if prefix + "log_sigmas" in state_dict and "log_sigmas" in saved else None)
+    table = new.float() if new is not None else self.sigmas.detach().cpu()
+    rtol = _loaded_tolerance(*[t for t in (new, logs) if t is not None])
+    if new is not None:
+        check_sigma_table(table, f"{where} holds", self.table_may_drop_at_end)
+        old = self.sigmas.detach().cpu()
+        if self.table_from_settings:
+            if not torch.allclose(table, old, rtol=rtol, atol=torch.finfo(new.dtype).tiny):
+                i = int(((table - old).abs() / old.abs().clamp(min=1e-30)).argmax())
+                raise ValueError(f"the state dict's sigmas were built with other settings than {self._settings_text()} "
+                                 f"(sigmas[{i}] = {new[i].item()!r}, these settings give {old[i].item()!r}); "
+                                 "build the model sampling with the settings it was saved with, then load")
+            state_dict[prefix + "sigmas"] = self.sigmas.detach().clone()   # the settings' own table: a lossy copy adds nothing
+    if logs is not None:
+        expected = table.double().log()
+        bad = ~((logs.double() - expected).abs() <= rtol * (1 + expected.abs())) & ~(logs.double() == expected)
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            raise ValueError(f"{where} holds log_sigmas that are not the logarithms of its sigmas: log_sigmas[{i}] = "
+                             f"{logs[i].item()!r}, log(sigmas[{i}]) = {expected[i].item()!r}")
+        if self.table_from_settings: state_dict[prefix + "log_sigmas"] = self.log_sigmas.detach().clone()
+    if new is not None and self.table_may_drop_at_end and len(table) > 1 and table[-1] < table[-2]: self._table_drops(table)
+    before = self.sigmas.detach().cpu().clone()
+    super(ScheduleBase, self)._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+    if not torch.equal(self.sigmas.detach().cpu(), before):
+        self._table_top = float(table.max())
+        self._table_loaded()
 
 # %% ../nbs/00_core.ipynb #c74adf53
 def check_noise_levels(name:str, # the argument's name, for the message
                        x:torch.Tensor, # the values to check
                       ) -> torch.Tensor:
     "`x`, or a `ValueError` if it holds NaN or negative values: only for CPU tensors outside torch.compile (no device sync)."
+    if not isinstance(x, torch.Tensor) or x.dtype in _NOT_REAL: x = as_real_tensor(name, x)
     if x.device.type != "cpu" or x.numel() == 0 or torch.compiler.is_compiling(): return x
     if not x.min().item() >= 0:   # one reduction; a NaN minimum fails the test too
         flat = x.reshape(-1)

@@ -5,6 +5,7 @@
 # %% ../nbs/03_discrete.ipynb #846e6721
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import torch
@@ -12,7 +13,8 @@ from fastcore.basics import patch
 
 from .betas import (alphas_cumprod_from_betas, make_beta_schedule, rescale_zero_terminal_snr_sigmas,
                             sigmas_from_alphas_cumprod)
-from .core import ScheduleBase, check_int, check_noise_levels, check_percent, settings_from_config
+from .core import (_NOT_REAL, MAX_TIMESTEPS, ScheduleBase, as_real_tensor, as_table, check_flag, check_int, check_noise_levels,
+                   check_percent, check_sigma_table, settings_from_config)
 
 # %% auto #0
 __all__ = ['ModelSamplingDiscrete', 'nearest_index', 'ModelSamplingDiscreteDistilled', 'ModelSamplingDiscreteEDM']
@@ -39,36 +41,52 @@ class ModelSamplingDiscrete(ScheduleBase):
 
     def _register_schedule(self, given_betas=None, beta_schedule="linear", timesteps=1000,
                            linear_start=1e-4, linear_end=2e-2, cosine_s=8e-3, zsnr=False):
-        "Build the sigma table from a beta schedule (or `given_betas`) in float64 and register it."
-        if not isinstance(zsnr, bool): raise TypeError(f"zsnr must be True or False, got {zsnr!r}")
+        "Build the sigma table from a beta schedule (or `given_betas`) in float64, check it, then register it."
+        if type(zsnr) is not bool: zsnr = check_flag("zsnr", zsnr)
         if given_betas is not None: alphas_cumprod = alphas_cumprod_from_betas(given_betas)
-        else: alphas_cumprod = alphas_cumprod_from_betas(make_beta_schedule(beta_schedule, timesteps, linear_start, linear_end, cosine_s))
+        else:   # make_beta_schedule has checked its betas: no second check
+            alphas_cumprod = torch.cumprod(1.0 - make_beta_schedule(beta_schedule, timesteps, linear_start, linear_end, cosine_s), dim=0)
         sigmas = sigmas_from_alphas_cumprod(alphas_cumprod)
-        self.num_timesteps = len(sigmas)
-        self.beta_schedule, self.zsnr = ("given" if given_betas is not None else beta_schedule), zsnr
-        self.linear_start, self.linear_end = linear_start, linear_end
         if zsnr:
             sigmas = rescale_zero_terminal_snr_sigmas(sigmas)
             alphas_cumprod = 1.0 / (sigmas * sigmas + 1.0)
-            _warn_if_dropping(sigmas, given_betas, dict(beta_schedule=beta_schedule, linear_start=linear_start,
-                                                        linear_end=linear_end, timesteps=timesteps))
-        self.set_sigmas(sigmas)
-        self.set_alphas_cumprod(alphas_cumprod)
+        what = ("given_betas" if given_betas is not None else
+                f"beta_schedule={beta_schedule!r}, linear_start={linear_start!r}, linear_end={linear_end!r}, timesteps={timesteps!r}")
+        check_sigma_table(sigmas.float(), f"{type(self).__name__}({what}, zsnr={zsnr}) gives", self.table_may_drop_at_end)
+        # everything is checked: only now is the instance changed
+        self.num_timesteps = len(sigmas)
+        self.beta_schedule, self.zsnr = ("given" if given_betas is not None else beta_schedule), zsnr
+        self.linear_start, self.linear_end = linear_start, linear_end
+        if zsnr: _warn_if_dropping(sigmas, given_betas, dict(beta_schedule=beta_schedule, linear_start=linear_start,
+                                                              linear_end=linear_end, timesteps=timesteps))
+        self._store_sigmas(sigmas)   # checked above
+        self._last_drop = len(self.sigmas) > 1 and bool(self.sigmas[-1] < self.sigmas[-2])
+        self.register_buffer("alphas_cumprod", alphas_cumprod.float(), persistent=False)
 
     def set_sigmas(self, sigmas:torch.Tensor):
-        "Register `sigmas` and `log_sigmas`, and note whether the last entry lies below the one before."
+        "Register `sigmas` and `log_sigmas` (and `alphas_cumprod` to match), and note whether the last entry lies below the one before."
         super().set_sigmas(sigmas)
-        self._last_drop = len(self.sigmas) > 1 and bool(self.sigmas[-1] < self.sigmas[-2])
+        self._table_loaded()
 
     def set_alphas_cumprod(self, alphas_cumprod:torch.Tensor):
         "Register `alphas_cumprod` as a float32 buffer that moves with the module but is not saved."
-        self.register_buffer("alphas_cumprod", torch.as_tensor(alphas_cumprod).float(), persistent=False)
+        ac = as_table("alphas_cumprod", alphas_cumprod)
+        if ac.shape != self.sigmas.shape:
+            raise ValueError(f"alphas_cumprod of shape {tuple(ac.shape)} does not fit the sigma table of shape {tuple(self.sigmas.shape)}")
+        self.register_buffer("alphas_cumprod", ac.to(self.sigmas.device).float(), persistent=False)
 
     def _table_loaded(self):
-        "A loaded table: alphas_cumprod follows it, and timestep() learns whether it drops at its end."
+        "A new table: alphas_cumprod follows it, and timestep() learns whether it drops at its end."
         s = self.sigmas.detach().cpu().double()
-        self.set_alphas_cumprod((1.0 / (s * s + 1.0)).to(self.sigmas.device))
+        self.register_buffer("alphas_cumprod", (1.0 / (s * s + 1.0)).float().to(self.sigmas.device), persistent=False)
         self._last_drop = len(s) > 1 and bool(s[-1] < s[-2])
+
+    def _table_drops(self, sigmas:torch.Tensor):
+        "The warning for a loaded table that drops at its end, as for one built so."
+        warnings.warn(f"the sigma table loaded into {type(self).__name__} is not monotone at its end (sigmas[-1] = "
+                      f"{sigmas[-1].item():.6g} < sigmas[-2] = {sigmas[-2].item():.6g}): a zero-terminal-SNR table of a "
+                      "schedule noisier than its terminal sigma; timestep() answers the nearest entry of the whole table",
+                      UserWarning, stacklevel=5)
 
     def _take_factory_settings(self, given_betas=None):
         "Take what only `model_sampling(...)` passes, before the table is built; answer the `given_betas` (None: the named schedule)."
@@ -94,6 +112,15 @@ def nearest_index(grid:torch.Tensor, # non-decreasing 1-D table
                   x:torch.Tensor, # values to look up, any shape
                  ) -> torch.Tensor:
     "Index of the entry of `grid` nearest to each `x`: argmin |x - grid|, ties to the lowest index, by binary search."
+    grid = as_table("grid", grid)
+    if grid.ndim != 1 or grid.numel() == 0: raise ValueError(f"grid must be a non-empty 1-D table, got shape {tuple(grid.shape)}")
+    x = as_real_tensor("x", x).to(grid.device)
+    if not grid.is_floating_point(): grid = grid.double()
+    if not x.is_floating_point(): x = x.to(grid.dtype)
+    return _nearest_index(grid, x)
+
+def _nearest_index(grid:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "nearest_index without the checks: floating tensors on one device."
     dtype = grid.dtype if x.dtype == grid.dtype else torch.promote_types(grid.dtype, x.dtype)
     if grid.dtype != dtype: grid = grid.to(dtype)
     flat = (x if x.dtype == dtype else x.to(dtype)) if x.ndim == 1 else x.to(dtype).reshape(-1)
@@ -119,13 +146,13 @@ def _lookup_input(self:ModelSamplingDiscrete, sigma):
     log_sigmas = self.log_sigmas
     if isinstance(sigma, torch.Tensor) and sigma.dtype in _FLOATS and sigma.device == log_sigmas.device:
         return log_sigmas, sigma.log(), sigma.device
-    x, _, device = self._as_input(sigma)
+    x, _, device = self._as_input(sigma, "sigma")
     return log_sigmas, x.log(), device
 
 def _nearest_entry(log_sigmas:torch.Tensor, x:torch.Tensor, last_drop:bool) -> torch.Tensor:
     "argmin |x - log_sigmas|, ties to the lowest index; `last_drop`: only entries 0 .. T-2 are sorted, the last is compared apart."
-    if not last_drop: return nearest_index(log_sigmas, x)
-    near = nearest_index(log_sigmas[:-1], x)
+    if not last_drop: return _nearest_index(log_sigmas, x)
+    near = _nearest_index(log_sigmas[:-1], x)
     dtype = torch.promote_types(log_sigmas.dtype, x.dtype)
     ls, x = log_sigmas.to(dtype), x.to(dtype)
     return torch.where((x - ls[-1]).abs() < (x - ls[near]).abs(), log_sigmas.shape[0] - 1, near)
@@ -145,7 +172,8 @@ def timestep(self:ModelSamplingDiscrete, sigma, # noise levels, any shape
              quantize:bool=True, # the nearest integer timestep; False: the fractional one, interpolated in log sigma
             ) -> torch.Tensor:
     "The integer timestep whose sigma is nearest in log space (or the fractional one), shaped like `sigma`."
-    if not isinstance(sigma, torch.Tensor): sigma = torch.as_tensor(sigma, dtype=torch.float32)
+    if not isinstance(sigma, torch.Tensor) or sigma.dtype in _NOT_REAL: sigma = as_real_tensor("sigma", sigma)
+    if type(quantize) is not bool: quantize = check_flag("quantize", quantize)
     log_sigmas, log_sigma, device = self._lookup_input(check_noise_levels("sigma", sigma))
     if not quantize: return _fractional_index(log_sigmas[:-1] if self._last_drop else log_sigmas, log_sigma).to(device)
     return _nearest_entry(log_sigmas, log_sigma, self._last_drop).to(device)
@@ -162,14 +190,14 @@ def _interp_log_sigma(log_sigmas:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
 @patch
 def sigma(self:ModelSamplingDiscrete, timestep):
     "The sigma at (fractional) `timestep`, interpolated in log space and clamped to the table (float32, or float64 for float64)."
-    t, _, device = self._as_input(timestep)
+    t, _, device = self._as_input(timestep, "timestep")
     return _interp_log_sigma(self.log_sigmas, t).to(device)
 
 # %% ../nbs/03_discrete.ipynb #98f1d74a
 def _percent_time(self, percent):
     "The float32 time (1 - percent)(T - 1) as the reference makes it, or the sentinel float at or beyond either end."
     p = check_percent(percent)
-    if p <= 0.0: return 999999999.9
+    if p <= 0.0: return self._start_sigma()
     if p >= 1.0: return 0.0
     return torch.tensor((1.0 - p) * (self.num_timesteps - 1), dtype=torch.float32)
 
@@ -187,14 +215,18 @@ class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
 
     def _register_schedule(self, *args, **kwargs):
         "The teacher's table, then the `original_timesteps` entries of it the distilled model knows."
+        n = check_int("original_timesteps", self.original_timesteps, maximum=MAX_TIMESTEPS)
+        given = inspect.signature(ModelSamplingDiscrete._register_schedule).bind(self, *args, **kwargs).arguments
+        teacher = (len(as_table("given_betas", given["given_betas"])) if given.get("given_betas") is not None
+                   else check_int("timesteps", given.get("timesteps", 1000), maximum=MAX_TIMESTEPS))
+        if n > teacher:   # checked before anything is built or changed
+            raise ValueError(f"original_timesteps must be <= timesteps ({teacher}), got {n}")
         super()._register_schedule(*args, **kwargs)
-        n = check_int("original_timesteps", self.original_timesteps)
-        if n > self.num_timesteps:
-            raise ValueError(f"original_timesteps must be <= timesteps ({self.num_timesteps}), got {n}")
         self.original_timesteps, self.skip_steps = n, self.num_timesteps // n
         keep = self.skip_steps * torch.arange(n) + (self.skip_steps - 1)   # the teacher's timesteps that timestep() reports
-        self.set_alphas_cumprod(self.alphas_cumprod[keep])
+        alphas_cumprod = self.alphas_cumprod[keep]
         self.set_sigmas(self.sigmas[keep])
+        self.set_alphas_cumprod(alphas_cumprod)
 
     def _take_factory_settings(self, given_betas=None, original_timesteps=None):
         "Take what only `model_sampling(...)` passes: `given_betas`, and how many of the teacher's steps to keep."
@@ -207,7 +239,7 @@ class ModelSamplingDiscreteDistilled(ModelSamplingDiscrete):
 
     def sigma(self, timestep):
         "The sigma at the teacher's (fractional) `timestep`, interpolated on the distilled table."
-        t, _, device = self._as_input(timestep)
+        t, _, device = self._as_input(timestep, "timestep")
         return _interp_log_sigma(self.log_sigmas, (t - (self.skip_steps - 1)) / self.skip_steps).to(device)
 
 # %% ../nbs/03_discrete.ipynb #bb6e7647
@@ -215,12 +247,12 @@ class ModelSamplingDiscreteEDM(ModelSamplingDiscrete):
     "A discrete beta schedule's sigma table with EDM's continuous time c_noise = ln(sigma) / 4."
     def timestep(self, sigma):
         "EDM's c_noise: ln(sigma) / 4."
-        x, dtype, device = self._as_input(sigma)
+        x, dtype, device = self._as_input(sigma, "sigma")
         return (0.25 * x.log()).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
         "exp(4 t), the inverse of `timestep`."
-        t, dtype, device = self._as_input(timestep)
+        t, dtype, device = self._as_input(timestep, "timestep")
         return (t / 0.25).exp().to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:

@@ -9,21 +9,46 @@ import math
 
 import torch
 
-from .core import ScheduleBase, check_int, check_number, check_percent, settings_from_config, wide
+from .core import (_NOT_REAL, MAX_TIMESTEPS, _is_real, ScheduleBase, as_real_tensor, check_int, check_number, check_percent,
+                   settings_from_config, wide, check_sigma_table)
 
 # %% auto #0
-__all__ = ['time_snr_shift', 'flux_time_shift', 'ModelSamplingDiscreteFlow', 'ModelSamplingFlux']
+__all__ = ['FLOW_SETTING_RANGE', 'FLUX_SHIFT_MAX', 'time_snr_shift', 'flux_time_shift', 'ModelSamplingDiscreteFlow',
+           'ModelSamplingFlux']
 
 # %% ../nbs/06_flow.ipynb #60692e74
+_F32 = torch.finfo(torch.float32)
 _EXACT_SHIFT_BELOW = 2.0 ** -10   # SD3 shifts below this use the form whose denominator cannot cancel
 
-def time_snr_shift(alpha:float, # the shift; 1 leaves t unchanged, > 1 moves time toward the noise
-                   t, # flow time(s) in [0, 1], a float or tensor
-                  ):
-    "SD3's time shift alpha t / (1 + (alpha - 1) t): the EDM sigma t / (1 - t) multiplied by alpha."
+def _time_snr_shift(alpha, t):
+    "time_snr_shift without the checks."
     if alpha == 1.0: return t
     if alpha < _EXACT_SHIFT_BELOW: return alpha * t / (alpha * t + (1 - t))   # 1 + (alpha - 1) t cancels at t = 1
     return alpha * t / (1 + (alpha - 1) * t)
+
+def _check_time(t):
+    "`t` as a real tensor (a tensor passes as it is), or a Python float in [0, 1]; a `TypeError`/`ValueError` naming `t`."
+    if isinstance(t, torch.Tensor):
+        if t.dtype in _NOT_REAL: as_real_tensor("t", t)
+        return t if t.is_floating_point() else t.float()
+    if _is_real(t):
+        v = check_number("t", t)
+        if not 0.0 <= v <= 1.0: raise ValueError(f"t must be a flow time in [0, 1], got {v!r}")
+        return v
+    return _check_time(as_real_tensor("t", t, "a flow time in [0, 1] or a real tensor of them"))
+
+def time_snr_shift(alpha:float, # the shift, > 0; 1 leaves t unchanged, > 1 moves time toward the noise
+                   t, # flow time(s) in [0, 1], a float or tensor
+                  ):
+    "SD3's time shift alpha t / (1 + (alpha - 1) t): the EDM sigma t / (1 - t) multiplied by alpha."
+    if not isinstance(alpha, torch.Tensor): alpha = check_number("alpha", alpha, positive=True)
+    elif alpha.dtype in _NOT_REAL or alpha.numel() != 1: raise TypeError(f"alpha must be a real number > 0, got a {alpha.dtype} tensor of shape {tuple(alpha.shape)}")
+    else: alpha = check_number("alpha", alpha, positive=True)
+    t = _check_time(t)
+    if isinstance(t, torch.Tensor) and t.dtype != torch.float64 and not (
+            t.dtype == torch.float32 and (alpha == 1.0 or _F32.tiny <= alpha <= _F32.max)):
+        return _time_snr_shift(alpha, wide(t)).to(t.dtype)   # half precision, or a shift float32 cannot hold: computed wide
+    return _time_snr_shift(alpha, t)
 
 def _flux_logit(mu, sigma:float, t:torch.Tensor) -> torch.Tensor:
     "logit of Flux's shifted time: mu - sigma log(1/t - 1)."
@@ -37,11 +62,8 @@ def _finite_exp(mu, dtype=None):
     info = torch.finfo(dtype) if dtype is not None else None
     return e if (e > 0 if info is None else info.tiny <= e <= info.max) else None
 
-def flux_time_shift(mu:float, # the log of the shift (Flux's `shift`); 0 leaves t unchanged
-                    sigma:float, # exponent on 1/t - 1 (1 in Flux)
-                    t, # flow time(s) in [0, 1], a float or tensor
-                   ):
-    "Flux's time shift exp(mu) / (exp(mu) + (1/t - 1) ** sigma); as sigmoid(mu - sigma log(1/t - 1)) where exp(mu) over- or underflows."
+def _flux_time_shift(mu, sigma:float, t):
+    "flux_time_shift without the checks."
     if isinstance(t, torch.Tensor) or isinstance(mu, torch.Tensor):
         t = torch.as_tensor(t)
         if not t.is_floating_point(): t = t.float()
@@ -55,12 +77,41 @@ def flux_time_shift(mu:float, # the log of the shift (Flux's `shift`); 0 leaves 
     z = mu - sigma * (math.log1p(-t) - math.log(t))
     return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
+def flux_time_shift(mu:float, # the log of the shift (Flux's `shift`), finite; 0 leaves t unchanged
+                    sigma:float, # exponent on 1/t - 1, > 0 (1 in Flux)
+                    t, # flow time(s) in [0, 1], a float or tensor
+                   ):
+    "Flux's time shift exp(mu) / (exp(mu) + (1/t - 1) ** sigma); as sigmoid(mu - sigma log(1/t - 1)) where exp(mu) over- or underflows."
+    if isinstance(mu, torch.Tensor) and mu.numel() != 1:
+        if mu.dtype in _NOT_REAL: as_real_tensor("mu", mu)
+        if not mu.is_floating_point(): mu = mu.float()
+    else: mu = check_number("mu", mu)
+    sigma = check_number("sigma", sigma, positive=True)
+    return _flux_time_shift(mu, sigma, _check_time(t))
+
 # %% ../nbs/06_flow.ipynb #735a841e
+FLOW_SETTING_RANGE = (1e-30, 1e30)   # SD3's shift and multiplier: the float32 table stays normal and finite up to 10^6 entries
+FLUX_SHIFT_MAX = 70.0                # |Flux shift|: exp(shift) and exp(-70) / 10^6, the smallest first sigma, stay normal float32
+
+def _check_flow_setting(name:str, value):
+    "An SD3 shift or multiplier: a number in `FLOW_SETTING_RANGE`, kept as given, or a `TypeError`/`ValueError`."
+    v = check_number(name, value, positive=True, keep_type=True)
+    lo, hi = FLOW_SETTING_RANGE
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}], where the float32 table stays finite and its first sigma a "
+                         f"normal number for every table up to {MAX_TIMESTEPS} entries; got {v!r}")
+    return v
+
+def _flow_start(self) -> float:
+    "percent_to_sigma at percent <= 0: the reference's 1.0, or the table's top where float32 rounding put it above 1."
+    return max(1.0, self._top())
+
 class ModelSamplingDiscreteFlow(ScheduleBase):
     "Rectified flow (SD3): sigma is the noise fraction, shifted by `shift`; the network sees sigma * multiplier."
     setting_defaults = {"shift": 1.0, "multiplier": 1000}
     table_from_settings = True
     persistent_log_sigmas = False
+    _start_sigma = _flow_start
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
@@ -73,28 +124,31 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
                        multiplier:float=1000, # scale of the network's timestep, > 0
                       ):
         "Store the settings (as given) and the table of `timesteps` shifted noise levels, in the reference's float32 arithmetic."
-        self.shift = check_number("shift", shift, positive=True, keep_type=True)
-        self.multiplier = check_number("multiplier", multiplier, positive=True, keep_type=True)
-        n = check_int("timesteps", timesteps)
-        ts = (torch.arange(1, n + 1) / n) * self.multiplier   # the network's timesteps, then their noise fractions
-        self.set_sigmas(time_snr_shift(self.shift, ts / self.multiplier))
+        shift = _check_flow_setting("shift", shift)
+        multiplier = _check_flow_setting("multiplier", multiplier)
+        n = check_int("timesteps", timesteps, maximum=MAX_TIMESTEPS)
+        ts = (torch.arange(1, n + 1) / n) * multiplier   # the network's timesteps, then their noise fractions
+        sigmas = _time_snr_shift(shift, ts / multiplier)
+        check_sigma_table(sigmas, f"{type(self).__name__}(shift={shift!r}, multiplier={multiplier!r}, timesteps={n}) gives")
+        self.shift, self.multiplier = shift, multiplier   # all checked: only now is anything stored
+        self._store_sigmas(sigmas)   # checked above
 
     def timestep(self, sigma):
         "The network's timestep: sigma * multiplier (NaN for a negative sigma)."
-        s, dtype, device = self._as_input(sigma)
+        s, dtype, device = self._as_input(sigma, "sigma")
         return torch.where(s < 0, math.nan, s * self.multiplier).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
         "The shifted noise level of a network timestep, the time clamped to [0, 1]."
-        t, dtype, device = self._as_input(timestep)
-        return time_snr_shift(self.shift, (t / self.multiplier).clamp(0.0, 1.0)).to(device=device, dtype=dtype)
+        t, dtype, device = self._as_input(timestep, "timestep")
+        return _time_snr_shift(self.shift, (t / self.multiplier).clamp(0.0, 1.0)).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
         "Noise level after `percent` of sampling: the shifted 1 - percent (a Python float)."
         p = check_percent(percent)
-        if p <= 0.0: return 1.0
+        if p <= 0.0: return self._start_sigma()
         if p >= 1.0: return 0.0
-        return time_snr_shift(self.shift, 1.0 - p)
+        return _time_snr_shift(self.shift, 1.0 - p)
 
 # %% ../nbs/06_flow.ipynb #f6bc63e1
 class ModelSamplingFlux(ScheduleBase):
@@ -102,35 +156,42 @@ class ModelSamplingFlux(ScheduleBase):
     setting_defaults = {"shift": 1.15}
     table_from_settings = True
     persistent_log_sigmas = False
+    _start_sigma = _flow_start
 
     def __init__(self, model_config=None, # None, a dict of sampling settings, or an object with `sampling_settings`
                 ):
         super().__init__()
         self.set_parameters(shift={**self.setting_defaults, **settings_from_config(model_config)}["shift"])
 
-    def set_parameters(self, shift:float=1.15, # mu, the log of the time shift (any finite number)
+    def set_parameters(self, shift:float=1.15, # mu, the log of the time shift, in [-70, 70]
                        timesteps:int=10000, # size of the sigma table, >= 1
                       ):
         "Store `shift` (as given) and the table of `timesteps` shifted noise levels, in the reference's float32 arithmetic."
-        self.shift = check_number("shift", shift, keep_type=True)
-        n = check_int("timesteps", timesteps)
-        self.set_sigmas(flux_time_shift(self.shift, 1.0, torch.arange(1, n + 1) / n))
-        z = _flux_logit(self.shift, 1.0, torch.arange(1, n + 1, dtype=torch.float64) / n)
+        shift = check_number("shift", shift, keep_type=True)
+        if not -FLUX_SHIFT_MAX <= shift <= FLUX_SHIFT_MAX:
+            raise ValueError(f"shift must lie in [-{FLUX_SHIFT_MAX:g}, {FLUX_SHIFT_MAX:g}] (Flux's shift is the log of a factor: "
+                             f"exp(shift) and the table's first sigma stay normal float32 numbers there); got {shift!r}")
+        n = check_int("timesteps", timesteps, maximum=MAX_TIMESTEPS)
+        sigmas = _flux_time_shift(shift, 1.0, torch.arange(1, n + 1) / n)
+        check_sigma_table(sigmas, f"{type(self).__name__}(shift={shift!r}, timesteps={n}) gives")
+        self.shift = shift   # all checked: only now is anything stored
+        self._store_sigmas(sigmas)   # checked above
+        z = _flux_logit(shift, 1.0, torch.arange(1, n + 1, dtype=torch.float64) / n)
         self.log_sigmas = torch.nn.functional.logsigmoid(z).float()   # finite even where sigma underflows
 
     def timestep(self, sigma):
         "The network's timestep: sigma itself (NaN for a negative sigma)."
-        s, dtype, device = self._as_input(sigma)
+        s, dtype, device = self._as_input(sigma, "sigma")
         return torch.where(s < 0, math.nan, s).to(device=device, dtype=dtype)
 
     def sigma(self, timestep):
         "The shifted noise level of a timestep, clamped to [0, 1]."
-        t, dtype, device = self._as_input(timestep)
-        return flux_time_shift(self.shift, 1.0, t.clamp(0.0, 1.0)).to(device=device, dtype=dtype)
+        t, dtype, device = self._as_input(timestep, "timestep")
+        return _flux_time_shift(self.shift, 1.0, t.clamp(0.0, 1.0)).to(device=device, dtype=dtype)
 
     def percent_to_sigma(self, percent) -> float:
         "Noise level after `percent` of sampling: the shifted 1 - percent (a Python float)."
         p = check_percent(percent)
-        if p <= 0.0: return 1.0
+        if p <= 0.0: return self._start_sigma()
         if p >= 1.0: return 0.0
-        return flux_time_shift(self.shift, 1.0, 1.0 - p)
+        return _flux_time_shift(self.shift, 1.0, 1.0 - p)

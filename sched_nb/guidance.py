@@ -6,15 +6,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 
 from .core import broadcast_sigma, check_choice, check_int, check_number
+from .checks import (check_callable, check_denoised, check_flag, check_latent, check_model, check_model_sampling,
+                             check_sampler_function, check_seed)
 from .parameterizations import CONST
 from .samplers import (Denoiser, GaussianMixtureDenoiser, ModelCall, Steps, ancestral_split, euler_step,
                               flow_alpha, lincomb, progress, register_sampler, report)
 from .multistep import gradient_estimation, res_multistep
-from .sde import _check_noise_options, seeded_noise
+from .noise import seeded_noise
+from .checks import check_noise_options as _check_noise_options
 
 # %% auto #0
 __all__ = ['DISCARD_PENULTIMATE_SIGMA_SAMPLERS', 'ClassMixtureDenoiser', 'which_moon', 'rescale_cfg', 'cfg_function',
@@ -22,7 +26,7 @@ __all__ = ['DISCARD_PENULTIMATE_SIGMA_SAMPLERS', 'ClassMixtureDenoiser', 'which_
            'extend_intermediate_sigmas', 'sampling_sigmas', 'step_range', 'prepare_noise', 'InpaintDenoiser',
            'uncond_hook', 'sample_euler_ancestral_cfg_pp', 'sample_euler_cfg_pp', 'sample_dpmpp_2s_ancestral_cfg_pp',
            'sample_dpmpp_2m_cfg_pp', 'sample_res_multistep_cfg_pp', 'sample_res_multistep_ancestral_cfg_pp',
-           'sample_gradient_estimation_cfg_pp', 'sample']
+           'sample_gradient_estimation_cfg_pp', 'prepare_latent', 'finish_latent', 'sample']
 
 # %% ../nbs/13_guidance.ipynb #381d4888
 class ClassMixtureDenoiser(GaussianMixtureDenoiser):
@@ -44,19 +48,31 @@ class ClassMixtureDenoiser(GaussianMixtureDenoiser):
                 cond=None, # [B] or [1] classes (-1: unconditional); None: unconditional
                 **extra, # other extra arguments (a sampler's seed, ...), unused
                ) -> torch.Tensor:
-        b, d = x.shape[0], self.means.shape[1]
+        b, d = x.shape[0] if x.ndim else 0, self.means.shape[1]
         if x.ndim < 2 or x.shape[-1] != d: raise ValueError(f"x must have shape [B, ..., {d}], got {tuple(x.shape)}")
-        xf = x.reshape(b, -1, d).to(self.means.dtype)                                        # [B, P, d]
+        xf = x.reshape(b, math.prod(x.shape[1:-1]), d).to(self.means.dtype)                   # [B, P, d], B = 0 too
         s = broadcast_sigma(torch.as_tensor(sigma, device=x.device), xf).to(xf.dtype).reshape(-1, 1, 1)   # [B or 1, 1, 1]
         a = 1 - s if isinstance(self.model_sampling, CONST) else torch.ones_like(s)
         var = a * a * self.stds ** 2 + s * s                                                   # [B, 1, K]
         diff = xf[:, :, None, :] - a[..., None] * self.means                                   # [B, P, K, d]
         logp = self.log_weights - 0.5 * d * var.log() - 0.5 * diff.pow(2).sum(-1) / var
         if cond is not None:
-            c = torch.as_tensor(cond, device=x.device).reshape(-1, 1, 1)
-            logp = logp.masked_fill((c >= 0) & (self.labels != c), -math.inf)
+            c = self.check_cond(cond, x.shape[0]).to(x.device).reshape(-1, 1, 1)
+            given = logp.masked_fill((c >= 0) & (self.labels != c), -math.inf)
+            logp = torch.where(torch.isinf(given).all(-1, keepdim=True), logp, given)   # a class with no component: unconditional
         x0 = self.means + (a * self.stds ** 2 / var)[..., None] * diff
         return (logp.softmax(-1)[..., None] * x0).sum(2).reshape(x.shape).to(x.dtype)
+
+    def check_cond(self, cond, b:int|None=None, name:str="cond") -> torch.Tensor:
+        "`cond` as a tensor of classes (integers, -1: none), one or `b` of them; values checked when not given as a tensor."
+        try: c = cond if isinstance(cond, torch.Tensor) else torch.as_tensor(cond)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise TypeError(f"{name} must be classes (integers, -1: none), got {type(cond).__name__}") from None
+        if c.is_floating_point() or c.is_complex() or c.dtype == torch.bool or (b is not None and c.numel() not in (1, b)):
+            raise TypeError(f"{name} must be one class or {b or 'B'} classes (integers, -1: none), got {c.dtype} of shape {tuple(c.shape)}")
+        if not isinstance(cond, torch.Tensor) and not bool(((c == -1) | torch.isin(c, self.labels.cpu())).all()):
+            raise ValueError(f"{name} must hold labels of the mixture {self.labels.unique().tolist()} or -1, got {c.tolist()}")
+        return c
 
     def sample_class(self, n:int, cls:int, generator=None) -> torch.Tensor:
         "`n` points of the data of class `cls` (-1: of all classes)."
@@ -101,14 +117,19 @@ def rescale_cfg(x:torch.Tensor, # the noisy latent
     return c - v_cfg * (rescale * factor + (1 - rescale)) / k
 
 # %% ../nbs/13_guidance.ipynb #09dec4f1
-def _batched(c, b:int, name:str):
-    "Conditioning `c` (a tensor, a number or a dict of them, batch 1 or `b`) with batch size `b`."
-    if isinstance(c, dict): return {k: _batched(v, b, f"{name}[{k!r}]") for k, v in c.items()}
+def _as_cond(c, name:str):
+    "Conditioning `c` as a tensor with a batch dimension (or a dict of them), or a TypeError naming `name`."
+    if isinstance(c, dict): return {k: _as_cond(v, f"{name}[{k!r}]") for k, v in c.items()}
     if not isinstance(c, torch.Tensor):
         try: c = torch.as_tensor(c)
-        except (TypeError, ValueError, RuntimeError):
+        except (TypeError, ValueError, RuntimeError, OverflowError):
             raise TypeError(f"{name} must be a tensor, a number or a dict of them, got {type(c).__name__}") from None
-    c = c.reshape(1) if c.ndim == 0 else c
+    return c.reshape(1) if c.ndim == 0 else c
+
+def _batched(c, b:int, name:str):
+    "Conditioning `c` (a tensor, a number or a dict of them, batch 1 or `b`) with batch size `b`."
+    c = _as_cond(c, name)
+    if isinstance(c, dict): return {k: _batched(v, b, f"{name}[{k!r}]") for k, v in c.items()}
     if c.shape[0] == b: return c
     if c.shape[0] == 1: return c.expand(b, *c.shape[1:])
     raise ValueError(f"{name} must have batch size 1 or {b} (the latent's), got shape {tuple(c.shape)}")
@@ -120,6 +141,8 @@ def _cat(c, u):
             raise ValueError("cond and uncond must both be tensors, or dicts with the same keys; got "
                              f"{sorted(c) if isinstance(c, dict) else type(c).__name__} and {sorted(u) if isinstance(u, dict) else type(u).__name__}")
         return {k: _cat(c[k], u[k]) for k in c}
+    if c.shape[1:] != u.shape[1:]:
+        raise ValueError(f"cond and uncond must have the same shape but for the batch, got {tuple(c.shape)} and {tuple(u.shape)}")
     return torch.cat([c, u.to(device=c.device, dtype=c.dtype)])
 
 # %% ../nbs/13_guidance.ipynb #7d6ffffb
@@ -160,13 +183,25 @@ class CFGDenoiser(torch.nn.Module):
                  key:str="cond", # the keyword the denoiser takes the conditioning under
                 ):
         super().__init__()
+        if not isinstance(key, str) or not key.isidentifier(): raise TypeError(f"key must be a keyword name (str), got {key!r}")
+        if not callable(denoiser): raise TypeError(f"denoiser must be callable as denoiser(x, sigma, {key}=...), got {type(denoiser).__name__}")
+        _cat(_as_cond(cond, "cond"), _as_cond(uncond, "uncond"))    # the two fit together (checked once, here)
+        check_model(denoiser, {key: cond}, name="denoiser")
+        if hasattr(denoiser, "check_cond"):                        # a denoiser that can tell valid conditioning
+            for c, n in ((cond, "cond"), (uncond, "uncond")):
+                denoiser.check_cond(c.tolist() if isinstance(c, torch.Tensor) and c.device.type == "cpu" else c, name=n)
         self.denoiser, self.cond, self.uncond, self.key = denoiser, cond, uncond, key
-        self.cfg = check_number("cfg", cfg)
+        self.cfg = check_number("cfg", cfg, minimum=0.0, maximum=100.0)       # ComfyUI's range
         self.rescale = check_number("rescale", rescale, minimum=0.0, maximum=1.0)
         self.cond_denoised = self.uncond_denoised = None
 
     @property
     def model_sampling(self): return getattr(self.denoiser, "model_sampling", None)
+
+    def _answer(self, out, x:torch.Tensor) -> torch.Tensor:
+        "The denoiser's answer checked to be a latent like `x`; a `Denoiser`'s float32 answer in x's dtype."
+        if isinstance(self.denoiser, Denoiser) and isinstance(out, torch.Tensor) and out.dtype != x.dtype: out = out.to(x.dtype)
+        return check_denoised(out, x, self.denoiser, "denoiser")
 
     def forward(self, x:torch.Tensor, sigma, model_options:dict|None=None, seed=None, **extra) -> torch.Tensor:
         opts, b = model_options or {}, x.shape[0]
@@ -174,10 +209,10 @@ class CFGDenoiser(torch.nn.Module):
         sigma = sigma.expand(b) if sigma.ndim == 0 else sigma
         cond = _batched(self.cond, b, "cond")
         if math.isclose(self.cfg, 1.0) and not opts.get("disable_cfg1_optimization", False):
-            d_c, d_u = self.denoiser(x, sigma, **extra, **{self.key: cond}), None
+            d_c, d_u = self._answer(self.denoiser(x, sigma, **extra, **{self.key: cond}), x), None
         else:
-            both = self.denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]), **extra,
-                                 **{self.key: _cat(cond, _batched(self.uncond, b, "uncond"))})
+            xx = torch.cat([x, x])
+            both = self._answer(self.denoiser(xx, torch.cat([sigma, sigma]), **extra, **{self.key: _cat(cond, _batched(self.uncond, b, "uncond"))}), xx)
             d_c, d_u = both[:b], both[b:]
         self.cond_denoised, self.uncond_denoised = d_c, d_u
         return cfg_function(self.denoiser, d_c, d_u, self.cfg, x, sigma, opts, self.cond, self.uncond, self.rescale)
@@ -214,6 +249,7 @@ def flip_sigmas(sigmas) -> torch.Tensor:
 def set_first_sigma(sigmas, sigma:float=136.0) -> torch.Tensor:
     "A copy of the schedule with its first noise level replaced by `sigma` (ComfyUI's SetFirstSigma)."
     sigmas, sigma = _sigmas(sigmas).clone(), check_number("sigma", sigma, minimum=0.0)
+    if sigma > torch.finfo(sigmas.dtype).max: raise ValueError(f"sigma must fit the schedule's {sigmas.dtype}, got {sigma!r}")
     if len(sigmas) == 0: raise ValueError("sigmas must hold at least one noise level to replace, got an empty schedule")
     sigmas[0] = sigma
     return sigmas
@@ -229,6 +265,7 @@ def extend_intermediate_sigmas(sigmas, # the step schedule
                               ) -> torch.Tensor:
     "The schedule with `steps - 1` sigmas added inside every step that starts in [end_at_sigma, start_at_sigma]."
     sigmas, steps = _sigmas(sigmas), check_int("steps", steps, 1)
+    if steps > 100: raise ValueError(f"steps must be an integer from 1 to 100 (ComfyUI's range), got {steps}")
     start = math.inf if check_number("start_at_sigma", start_at_sigma) < 0 else start_at_sigma
     end = check_number("end_at_sigma", end_at_sigma)
     u = _SPACINGS[check_choice("spacing", spacing, list(_SPACINGS))](torch.linspace(0, 1, steps + 1)[1:-1])
@@ -251,6 +288,10 @@ def sampling_sigmas(model_sampling, # the model's model sampling
     "The schedule ComfyUI's KSampler runs: `steps` steps, the tail of an int(steps / denoise)-step schedule."
     from sched_nb.schedulers import calculate_sigmas
     steps, denoise = check_int("steps", steps, 1), check_number("denoise", denoise, minimum=0.0, maximum=1.0)
+    if steps > 10_000: raise ValueError(f"steps must be an integer from 1 to 10000 (ComfyUI's range), got {steps}")
+    from sched_nb.schedulers import SCHEDULER_NAMES
+    check_choice("scheduler", scheduler, SCHEDULER_NAMES)
+    if sampler is not None and not isinstance(sampler, str): raise TypeError(f"sampler must be a sampler's name (str) or None, got {type(sampler).__name__}")
     drop = sampler in DISCARD_PENULTIMATE_SIGMA_SAMPLERS
     def full(n):
         s = calculate_sigmas(model_sampling, scheduler, n + 1 if drop else n)
@@ -265,18 +306,22 @@ def step_range(sigmas, # the full step schedule
                return_with_leftover_noise:bool=False, # keep the last sigma of a shortened run instead of 0
               ) -> torch.Tensor|None:
     "The part of `sigmas` ComfyUI's KSamplerAdvanced runs, or None when there is no step to run."
-    sigmas = _sigmas(sigmas)
-    if end_at_step is not None and check_int("end_at_step", end_at_step, 0) < len(sigmas) - 1:
+    sigmas, return_with_leftover_noise = _sigmas(sigmas), check_flag("return_with_leftover_noise", return_with_leftover_noise)
+    if end_at_step is not None: end_at_step = check_int("end_at_step", end_at_step, 0)
+    if start_at_step is not None: start_at_step = check_int("start_at_step", start_at_step, 0)
+    if end_at_step is not None and end_at_step < len(sigmas) - 1:
         sigmas = sigmas[:end_at_step + 1].clone()
         if not return_with_leftover_noise: sigmas[-1] = 0
     if start_at_step is not None:
-        if check_int("start_at_step", start_at_step, 0) >= len(sigmas) - 1: return None
+        if start_at_step >= len(sigmas) - 1: return None
         sigmas = sigmas[start_at_step:]
     return sigmas
 
 def prepare_noise(latent_image:torch.Tensor, seed:int) -> torch.Tensor:
     "ComfyUI's starting noise: standard normal on the CPU from a generator seeded with `seed`, like the latent."
-    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
+    if not isinstance(latent_image, torch.Tensor) or not latent_image.is_floating_point():
+        raise TypeError(f"latent_image must be a floating-point tensor, got {getattr(latent_image, 'dtype', type(latent_image).__name__)}")
     return torch.randn(latent_image.size(), dtype=latent_image.dtype, layout=latent_image.layout, generator=g, device="cpu")
 
 # %% ../nbs/13_guidance.ipynb #128ecd16
@@ -288,7 +333,14 @@ class InpaintDenoiser(torch.nn.Module):
                  denoise_mask:torch.Tensor, # 1 where to regenerate, 0 where to keep; broadcastable to the latent
                 ):
         super().__init__()
-        mask = torch.as_tensor(denoise_mask, device=latent_image.device)
+        if not callable(model): raise TypeError(f"model must be a denoiser, callable as model(x, sigma, **extra), got {type(model).__name__}")
+        check_latent(latent_image, "latent_image")
+        if not isinstance(noise, torch.Tensor) or not noise.is_floating_point() or noise.shape != latent_image.shape:
+            got = f"shape {tuple(noise.shape)}, dtype {noise.dtype}" if isinstance(noise, torch.Tensor) else type(noise).__name__
+            raise ValueError(f"noise must be standard normal noise shaped like latent_image {tuple(latent_image.shape)}, got {got}")
+        try: mask = torch.as_tensor(denoise_mask, device=latent_image.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"denoise_mask must be a tensor of numbers in [0, 1], got {type(denoise_mask).__name__}") from None
         try: torch.broadcast_shapes(mask.shape, latent_image.shape)
         except RuntimeError:
             raise ValueError(f"denoise_mask of shape {tuple(mask.shape)} does not broadcast to the latent's {tuple(latent_image.shape)}") from None
@@ -307,7 +359,9 @@ class InpaintDenoiser(torch.nn.Module):
         ms = self.model_sampling
         known = ms.noise_scaling(s, self.noise, self.latent_image) if ms is not None else self.latent_image + s * self.noise
         x = torch.lerp(known.to(x.dtype), x, self.mask.to(x.dtype))
-        return torch.lerp(self.latent_image.to(x.dtype), self.model(x, sigma, **extra), self.mask.to(x.dtype))
+        out = self.model(x, sigma, **extra)
+        if isinstance(self.model, Denoiser) and isinstance(out, torch.Tensor): out = out.to(x.dtype)   # the reference's float32 answer
+        return torch.lerp(self.latent_image.to(x.dtype), check_denoised(out, x, self.model), self.mask.to(x.dtype))
 
 # %% ../nbs/13_guidance.ipynb #7fb7e6d9
 def _unguided(model) -> bool:
@@ -378,6 +432,7 @@ def sample_dpmpp_2s_ancestral_cfg_pp(model, x, sigmas, extra_args=None, callback
                                     ):
     "DPM++ 2S ancestral with CFG++: each stage starts from x + D_w - D_uncond."
     eta, s_noise = _check_noise_options(eta, s_noise)
+    consistent_uncond = check_flag("consistent_uncond", consistent_uncond)
     extra, uncond = uncond_hook(model, extra_args, "dpmpp_2s_ancestral_cfg_pp")
     st = Steps(model, x, sigmas)
     down, up, _ = ancestral_split(st.sigma, st.sigma_next, eta)
@@ -450,6 +505,25 @@ def sample_gradient_estimation_cfg_pp(model, x, sigmas, extra_args=None, callbac
     extra, uncond = uncond_hook(model, extra_args, "gradient_estimation_cfg_pp")
     return gradient_estimation(model, x, sigmas, extra, callback, disable, ge_gamma=ge_gamma, uncond=uncond)
 
+# %% ../nbs/13_guidance.ipynb #2f56d005
+def prepare_latent(model_sampling, # the model's model sampling
+                   sigmas:torch.Tensor, # the step schedule; noise is laid on at sigmas[0]
+                   noise:torch.Tensor, # standard normal noise, shaped like the latent
+                   latent_image:torch.Tensor|None=None, # the latent to start from (img2img); zeros when None
+                   max_denoise:bool|None=None, # None: when sigmas[0] is the schedule's sigma_max
+                  ) -> torch.Tensor:
+    "The sampler's starting latent: `noise_scaling(sigmas[0], noise, latent_image)`."
+    sigma = torch.as_tensor(sigmas, device=noise.device)[:1]
+    if len(sigma) == 0: raise ValueError("sigmas must hold at least one noise level")
+    if latent_image is None: latent_image = torch.zeros_like(noise)
+    if max_denoise is None:
+        max_denoise = float(sigma[0]) >= float(model_sampling.sigma_max) * (1 - 1e-5)
+    return model_sampling.noise_scaling(sigma, noise, latent_image, max_denoise=max_denoise)
+
+def finish_latent(model_sampling, sigmas:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+    "The sampled latent with the model sampling's scaling undone: `inverse_noise_scaling(sigmas[-1], x)`."
+    return model_sampling.inverse_noise_scaling(torch.as_tensor(sigmas, device=x.device)[-1:], x)
+
 # %% ../nbs/13_guidance.ipynb #195a604c
 def sample(model, # a denoiser with a `model_sampling` (a `Denoiser`, a `CFGDenoiser` around one, ...)
            noise:torch.Tensor|None, # standard normal noise like the latent; None: `prepare_noise(latent_image, seed)`
@@ -467,33 +541,56 @@ def sample(model, # a denoiser with a `model_sampling` (a `Denoiser`, a `CFGDeno
            **kwargs, # passed to the sampler: extra_args, callback, disable, generator, eta, ...
           ) -> torch.Tensor:
     "Noise the starting latent, run `sampler` down the (sliced) schedule, and undo the model sampling's scaling."
-    from sched_nb.samplers import SAMPLERS, finish_latent, prepare_latent
+    from sched_nb.samplers import SAMPLERS
     name = sampler if isinstance(sampler, str) else getattr(sampler, "__name__", "").removeprefix("sample_")
     fn = SAMPLERS[check_choice("sampler", sampler, list(SAMPLERS))] if isinstance(sampler, str) or not callable(sampler) else sampler
-    ms = model.model_sampling
+    check_sampler_function(fn, **kwargs)
+    ms = check_model_sampling(model)
+    denoise = check_number("denoise", denoise, minimum=0.0, maximum=1.0)
+    add_noise, leftover = check_flag("add_noise", add_noise), check_flag("return_with_leftover_noise", return_with_leftover_noise)
+    max_denoise = None if max_denoise is None else check_flag("max_denoise", max_denoise)
+    seed = None if seed is None else check_seed("seed", seed)
+    if latent_image is not None: check_latent(latent_image, "latent_image")
+    if noise is not None: check_latent(noise, "noise", latent_image, "latent_image")
     if sigmas is None:
         if scheduler is None or steps is None: raise ValueError("give sigmas, or scheduler and steps to make them from")
         sigmas = sampling_sigmas(ms, scheduler, steps, denoise, name)
     elif scheduler is not None or steps is not None or denoise != 1.0:
         raise ValueError("scheduler, steps and denoise make the schedule: give them or sigmas, not both "
                          "(split_sigmas_denoise slices a given schedule)")
+    elif len(_sigmas(sigmas)) == 0:
+        raise ValueError("sigmas is empty: there is no noise level to start from (ComfyUI's sampler nodes pass the latent "
+                         "through unchanged there; sample() asks for a schedule)")
     if noise is None:
         if latent_image is None or seed is None: raise ValueError("noise=None needs latent_image and seed to make ComfyUI's noise from")
         noise = prepare_noise(latent_image, seed)
     latent_image = torch.zeros_like(noise) if latent_image is None else latent_image
     noise = noise.to(latent_image.device)
-    sigmas = step_range(sigmas, start_at_step, end_at_step, return_with_leftover_noise)
-    if sigmas is None or len(sigmas) == 0: return latent_image
+    sigmas = step_range(sigmas, start_at_step, end_at_step, leftover)
+    if sigmas is None or len(sigmas) == 0: return latent_image   # no step in the range, or denoise = 0: the latent as it is
     if not add_noise: noise = torch.zeros_like(noise)
-    extra = dict(kwargs.pop("extra_args", None) or {})
+    extra = kwargs.pop("extra_args", None)
+    if extra is not None and not isinstance(extra, Mapping):
+        raise TypeError(f"extra_args must be a dict of keyword arguments for the model (or None), got {type(extra).__name__}")
+    extra = dict(extra or {})
     if seed is not None: extra.setdefault("seed", seed)
     if denoise_mask is not None:
         inpaint_noise = noise
         if name == "ddim":   # ComfyUI's ddim inpaints with its own noise, seeded with seed + 1
             s = extra.get("seed")
-            g = torch.Generator().manual_seed((41 if s is None else int(s)) + 1)
+            g = torch.Generator().manual_seed(((41 if s is None else check_seed("seed", s)) + 1) % 2 ** 64)
             inpaint_noise = torch.randn(noise.shape, generator=g).to(noise)
         model = InpaintDenoiser(model, latent_image, inpaint_noise, denoise_mask)
+    first = float(sigmas[0])                                    # read once, as prepare_latent does
+    if not (math.isfinite(first) and first >= 0): raise ValueError(f"sigmas[0] must be a finite noise level >= 0, got {first}")
     x = prepare_latent(ms, sigmas, noise, latent_image, max_denoise)
-    if len(sigmas) > 1: x = fn(model, x, sigmas, extra_args=extra, **kwargs)
+    if not bool(torch.isfinite(x).all()):                      # one read, before the loop: NaN in, or an overflow of x's dtype
+        raise ValueError(f"the starting latent is not finite: noise (standard normal) and latent_image must be finite, and noise laid "
+                         f"on at sigma = {float(sigmas[0]):.4g} must fit {x.dtype}")
+    if len(sigmas) > 1:
+        out = fn(model, x, sigmas, extra_args=extra, **kwargs)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            raise TypeError(f"sampler {name or fn!r} must return the sampled latent, a tensor shaped like x {tuple(x.shape)}; "
+                            f"it returned {type(out).__name__}")
+        x = out
     return finish_latent(ms, sigmas, x)

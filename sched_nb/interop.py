@@ -14,12 +14,12 @@ import torch
 
 from .compose import model_sampling
 from .core import check_choice, check_int, check_number
-from .schedulers import beta_ppf
+from .schedulers import beta_ppf, check_steps, karras_rho_range
 
 # %% auto #0
-__all__ = ['SCHEDULER_DEFAULTS', 'FAMILIES', 'BETA_SCHEDULE_NAMES', 'PREDICTION_TYPES', 'RESPACINGS', 'INFERENCE',
-           'TIMESTEPS_ONLY', 'scheduler_class', 'diffusers_config', 'from_diffusers', 'flow_time_shift',
-           'diffusers_sigmas', 'diffusers_timesteps', 'to_diffusers']
+__all__ = ['SCHEDULER_DEFAULTS', 'FAMILIES', 'TIMESTEPS_ONLY', 'BETA_SCHEDULE_NAMES', 'PREDICTION_TYPES', 'TRAIN_STEPS_MAX',
+           'FLOW_SHIFT_RANGE', 'RESPACINGS', 'INFERENCE', 'scheduler_class', 'diffusers_config', 'from_diffusers',
+           'flow_time_shift', 'diffusers_sigmas', 'diffusers_timesteps', 'NoDiffusersScheduler', 'to_diffusers']
 
 # %% ../nbs/15_interop.ipynb #88074010
 _DDPM = {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
@@ -79,6 +79,7 @@ FAMILIES = {  # class -> what it describes: a DDPM beta schedule, an LCM-distill
     "FlowMatchEulerDiscreteScheduler": "flow", "FlowMatchHeunDiscreteScheduler": "flow",
     "EDMEulerScheduler": "edm", "EDMDPMSolverMultistepScheduler": "edm",
 }
+TIMESTEPS_ONLY = ("DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LCMScheduler", "TCDScheduler")   # no sigmas
 
 # %% ../nbs/15_interop.ipynb #71109654
 BETA_SCHEDULE_NAMES = {"linear": "sqrt_linear", "scaled_linear": "linear", "squaredcos_cap_v2": "squaredcos_cap_v2"}
@@ -89,6 +90,36 @@ _CHOICES = {"timestep_spacing": ("linspace", "leading", "trailing"), "interpolat
             "final_sigmas_type": ("zero", "sigma_min"), "timestep_type": ("discrete", "continuous"),
             "time_shift_type": ("exponential", "linear"), "sigma_schedule": ("karras", "exponential")}
 _REFUSED = {"use_flow_sigmas": True, "stochastic_sampling": True}   # keys whose steps sched_nb does not follow
+_F32 = torch.finfo(torch.float32)
+TRAIN_STEPS_MAX = 1_000_000   # more training steps than any model has (the tables stay a few MB)
+_INT_MINIMUM = {"num_train_timesteps": 2, "solver_order": 1, "original_inference_steps": 1, "base_image_seq_len": 1,
+                "max_image_seq_len": 1}   # the integer keys whose range starts above 0
+
+def _checked_value(key:str, value, default):
+    "`value` of the kind `default` is (True/False, an integer, a real number, a string, a list), NumPy scalars made Python."
+    if isinstance(default, bool):
+        if isinstance(value, np.bool_): return bool(value)
+        if not isinstance(value, bool): raise TypeError(f"{key} must be True or False, got {value!r}")
+        return value
+    if isinstance(default, int): return check_int(key, value, minimum=_INT_MINIMUM.get(key, 0))
+    if isinstance(default, float):
+        if default == -math.inf and isinstance(value, float) and value == -math.inf: return -math.inf
+        return check_number(key, value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise TypeError(f"{key} must be a string, got {value!r} ({type(value).__name__})")
+    if isinstance(default, list) and not isinstance(value, (list, tuple)):
+        raise TypeError(f"{key} must be a list, got {value!r} ({type(value).__name__})")
+    return value   # keys whose default is None are checked where they are read
+
+def _check_sigma_range(c:dict, lo_key:str="sigma_min", hi_key:str="sigma_max"):
+    "The config's sigma_min and sigma_max (where set): normal float32 numbers, sigma_min < sigma_max."
+    for key in (lo_key, hi_key):
+        if c.get(key) is None: continue
+        c[key] = v = check_number(key, c[key], positive=True)
+        if not _F32.tiny <= v <= _F32.max:
+            raise ValueError(f"{key} must be a normal float32 number ({_F32.tiny!r} to {_F32.max!r}), got {v!r}")
+    if c.get(lo_key) is not None and c.get(hi_key) is not None and c[lo_key] >= c[hi_key]:
+        raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={c[lo_key]!r} and sigma_max={c[hi_key]!r}")
 
 def _check_beta(key:str, value) -> float:
     "`value` as a float in (0, 1), or an error naming the config's `key`."
@@ -120,88 +151,13 @@ def scheduler_class(config) -> str:
         if type(config).__name__ in SCHEDULER_DEFAULTS: return type(config).__name__
         config = inner
     name = config.get("_class_name", "EulerDiscreteScheduler")
-    if name not in SCHEDULER_DEFAULTS:
+    if not isinstance(name, str) or name not in SCHEDULER_DEFAULTS:
         raise ValueError(f"_class_name {name!r} is not a scheduler sched_nb reads; the known ones are "
                          f"{', '.join(SCHEDULER_DEFAULTS)}")
     if "_class_name" not in config and config and not any(k in SCHEDULER_DEFAULTS[name] for k in config):
         raise ValueError(f"config has none of the keys of a scheduler config (got {', '.join(map(repr, list(config)[:6]))}); "
                          "is it the model's config rather than its scheduler_config.json?")
     return name
-
-# %% ../nbs/15_interop.ipynb #00cbe907
-_CHECKED = {}   # config items -> the checked config (configs whose values are all hashable)
-
-def diffusers_config(config) -> dict:
-    "A diffusers scheduler config (dict, FrozenDict, or a scheduler) over its class's defaults, checked, `_class_name` set."
-    try: key = (type(config).__name__, tuple(config.items()) if isinstance(config, Mapping) else None)
-    except TypeError: key = None
-    if key is not None and key[1] is not None:
-        try: hit = _CHECKED.get(key)
-        except TypeError: key, hit = None, None
-        if hit is not None: return hit
-    c = _check_config(config)
-    if key is not None and key[1] is not None and len(_CHECKED) < 256: _CHECKED[key] = c
-    return c
-
-def _check_config(config) -> dict:
-    "`diffusers_config` without the cache."
-    name = scheduler_class(config)
-    if not isinstance(config, Mapping): config = config.config
-    defaults = SCHEDULER_DEFAULTS[name]
-    c = {**defaults, **{k: v for k, v in config.items() if k in defaults and v is not None}}
-    c["_class_name"] = name
-    for key, choices in _CHOICES.items():
-        if key in c: check_choice(key, c[key], choices)
-    for key in _BOOLEAN_KEYS:
-        if key in c and not isinstance(c[key], bool): raise TypeError(f"{key} must be True or False, got {c[key]!r}")
-    for key, value in _REFUSED.items():
-        if c.get(key) == value: raise ValueError(f"{key}={value!r} ({name}) is not supported by sched_nb")
-    c["num_train_timesteps"] = check_int("num_train_timesteps", c["num_train_timesteps"], minimum=2)
-    if FAMILIES[name] == "edm":
-        check_choice("prediction_type", c["prediction_type"], ("epsilon", "v_prediction"))
-        lo, hi = check_number("sigma_min", c["sigma_min"], positive=True), check_number("sigma_max", c["sigma_max"], positive=True)
-        if lo >= hi: raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={lo!r} and sigma_max={hi!r}")
-        check_number("sigma_data", c["sigma_data"], positive=True); check_number("rho", c["rho"], positive=True)
-    elif FAMILIES[name] == "flow":
-        check_number("shift", c["shift"], positive=True)
-    else:
-        check_choice("beta_schedule", c["beta_schedule"], tuple(BETA_SCHEDULE_NAMES))
-        check_choice("prediction_type", c["prediction_type"], tuple(PREDICTION_TYPES))
-        if c["trained_betas"] is not None: c["trained_betas"] = _check_trained_betas(c["trained_betas"])
-        elif c["beta_schedule"] != "squaredcos_cap_v2":
-            for key in ("beta_start", "beta_end"): c[key] = _check_beta(key, c[key])
-        if sum(bool(c.get(k)) for k in (*_RESPACE, "use_lu_lambdas")) > 1:
-            raise ValueError(f"only one of {', '.join(k for k in (*_RESPACE, 'use_lu_lambdas') if k in c)} may be set")
-        if "steps_offset" in c: c["steps_offset"] = check_int("steps_offset", c["steps_offset"], minimum=0)
-    for key in ("sigma_min", "sigma_max"):
-        if FAMILIES[name] != "edm" and c.get(key) is not None: c[key] = check_number(key, c[key], positive=True)
-    if FAMILIES[name] != "edm" and c.get("sigma_min") is not None and c.get("sigma_max") is not None and c["sigma_min"] >= c["sigma_max"]:
-        raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={c['sigma_min']!r} and sigma_max={c['sigma_max']!r}")
-    return c
-
-# %% ../nbs/15_interop.ipynb #bbd859fe
-def from_diffusers(config, # a diffusers scheduler config (dict, FrozenDict) or a scheduler object
-                   mu:float|None=None, # Flux-style configs (use_dynamic_shifting): the shift; None takes max_shift
-                  ):
-    "The model sampling (schedule + parameterization) that a diffusers scheduler config describes."
-    c = diffusers_config(config)
-    family = FAMILIES[c["_class_name"]]
-    if family == "edm":
-        return model_sampling("continuous_edm", "edm" if c["prediction_type"] == "epsilon" else "v_prediction",
-                              sigma_min=c["sigma_min"], sigma_max=c["sigma_max"], sigma_data=c["sigma_data"])
-    if family == "flow":
-        if not c.get("use_dynamic_shifting"):
-            return model_sampling("discrete_flow", shift=c["shift"], multiplier=c["num_train_timesteps"])
-        m = c["max_shift"] if mu is None else check_number("mu", mu)
-        if c["time_shift_type"] == "linear": return model_sampling("discrete_flow", shift=check_number("mu", m, positive=True))
-        return model_sampling("flux", shift=m)
-    settings = {"timesteps": c["num_train_timesteps"], "zsnr": c.get("rescale_betas_zero_snr", False)}
-    if c["trained_betas"] is not None: settings["given_betas"] = c["trained_betas"].tolist()
-    else: settings.update(beta_schedule=BETA_SCHEDULE_NAMES[c["beta_schedule"]], linear_start=c["beta_start"], linear_end=c["beta_end"])
-    if family == "distilled":
-        return model_sampling("discrete_distilled", "lcm", original_timesteps=c["original_inference_steps"], **settings)
-    continuous = c.get("timestep_type") == "continuous" and c["prediction_type"] == "v_prediction"
-    return model_sampling("discrete_edm" if continuous else "discrete", PREDICTION_TYPES[c["prediction_type"]], **settings)
 
 # %% ../nbs/15_interop.ipynb #909fc754
 def _betas(c:dict) -> torch.Tensor:
@@ -244,6 +200,118 @@ def _tables(c:dict) -> tuple:
                    ("zsnr", bool(c.get("rescale_betas_zero_snr", False))), ("pin", c["_class_name"] in _PINNED)))
     return _training(key)
 
+# %% ../nbs/15_interop.ipynb #00cbe907
+_CHECKED = {}   # config items -> the checked config (configs whose values are all plain immutable Python values)
+_PLAIN = {str, int, float, bool, type(None)}
+
+def diffusers_config(config) -> dict:
+    "A diffusers scheduler config (dict, FrozenDict, or a scheduler) over its class's defaults, checked, `_class_name` set."
+    key = None
+    if isinstance(config, Mapping) and all(type(v) in _PLAIN for v in config.values()):
+        key = (type(config).__name__, tuple(config.items()))
+        hit = _CHECKED.get(key)
+        if hit is not None: return hit
+    c = _check_config(config)
+    if key is not None and len(_CHECKED) < 256: _CHECKED[key] = c
+    return c
+
+def _check_config(config) -> dict:
+    "`diffusers_config` without the cache."
+    name = scheduler_class(config)
+    if not isinstance(config, Mapping): config = config.config
+    defaults, family = SCHEDULER_DEFAULTS[name], FAMILIES[name]
+    c = {**defaults, **{k: _checked_value(k, v, defaults[k]) for k, v in config.items() if k in defaults and v is not None}}
+    c["_class_name"] = name
+    for key, choices in _CHOICES.items():
+        if key in c: check_choice(key, c[key], choices)
+    for key, value in _REFUSED.items():
+        if c.get(key) == value: raise ValueError(f"{key}={value!r} ({name}) is not supported by sched_nb")
+    T = c["num_train_timesteps"] = check_int("num_train_timesteps", c["num_train_timesteps"], minimum=2)
+    if T > TRAIN_STEPS_MAX: raise ValueError(f"num_train_timesteps must be an integer in [2, {TRAIN_STEPS_MAX}], got {T}")
+    if "steps_offset" in c and c["steps_offset"] > T - 1:
+        raise ValueError(f"steps_offset must be in [0, num_train_timesteps - 1 = {T - 1}], got {c['steps_offset']}")
+    if family == "edm": _check_edm(c)
+    elif family == "flow": _check_flow(c)
+    else: _check_ddpm(c)
+    if family != "edm": _check_sigma_range(c)
+    return c
+
+def _check_edm(c:dict):
+    "An EDM config: its prediction, its sigma range inside float32, and a rho whose Karras ramp that precision holds."
+    check_choice("prediction_type", c["prediction_type"], ("epsilon", "v_prediction"))
+    _check_sigma_range(c)
+    check_number("sigma_data", c["sigma_data"], positive=True)
+    rho = check_number("rho", c["rho"], positive=True)
+    dtype = torch.float64 if c["_class_name"] == "EDMEulerScheduler" else torch.float32   # its ramp's precision
+    lowest, highest = karras_rho_range(c["sigma_min"], c["sigma_max"], dtype)
+    if c["sigma_schedule"] == "karras" and not lowest <= rho <= highest:
+        raise ValueError(f"rho must be in [{lowest!r}, {highest!r}] for {c['_class_name']}'s Karras sigmas from sigma_max="
+                         f"{c['sigma_max']!r} to sigma_min={c['sigma_min']!r} (outside it the ramp leaves {dtype}); got {rho!r}")
+
+FLOW_SHIFT_RANGE = (2.0 ** -23, float(torch.finfo(torch.float32).max))   # shifts whose float32 arithmetic stays finite
+
+def _check_flow(c:dict):
+    "A FlowMatch config: a static shift inside float32's arithmetic, a shift_terminal in (0, 1)."
+    shift = check_number("shift", c["shift"], positive=True)
+    if not FLOW_SHIFT_RANGE[0] <= shift <= FLOW_SHIFT_RANGE[1]:
+        raise ValueError(f"shift must be in [{FLOW_SHIFT_RANGE[0]!r}, {FLOW_SHIFT_RANGE[1]!r}]: outside it diffusers' float32 "
+                         f"shift s t / (1 + (s - 1) t) divides 0 by 0 or overflows; got {shift!r}")
+    if c.get("shift_terminal") is not None:
+        c["shift_terminal"] = t = check_number("shift_terminal", c["shift_terminal"], positive=True)
+        if t >= 1: raise ValueError(f"shift_terminal must be in (0, 1), got {t!r}")
+
+def _check_ddpm(c:dict):
+    "A DDPM-beta config: names, betas in (0, 1), one respacing, and training sigmas inside float32."
+    check_choice("beta_schedule", c["beta_schedule"], tuple(BETA_SCHEDULE_NAMES))
+    check_choice("prediction_type", c["prediction_type"], tuple(PREDICTION_TYPES))
+    T = c["num_train_timesteps"]
+    if c["trained_betas"] is not None:
+        c["trained_betas"] = _check_trained_betas(c["trained_betas"])
+        if len(c["trained_betas"]) != T:
+            raise ValueError(f"trained_betas must hold num_train_timesteps ({T}) betas, got {len(c['trained_betas'])}")
+    elif c["beta_schedule"] != "squaredcos_cap_v2":
+        for key in ("beta_start", "beta_end"): c[key] = _check_beta(key, c[key])
+    if sum(bool(c.get(k)) for k in (*_RESPACE, "use_lu_lambdas")) > 1:
+        raise ValueError(f"only one of {', '.join(k for k in (*_RESPACE, 'use_lu_lambdas') if k in c)} may be set")
+    if "original_inference_steps" in c and not 1 <= c["original_inference_steps"] <= T:
+        raise ValueError(f"original_inference_steps must be in [1, num_train_timesteps = {T}], got {c['original_inference_steps']}")
+    if c["_class_name"] not in TIMESTEPS_ONLY: _check_training_sigmas(c)
+
+def _check_training_sigmas(c:dict):
+    "Refuse a DDPM-beta config whose training sigmas leave float32 (diffusers' float32 alphas_cumprod underflows to 0)."
+    train = _tables(c)[1]
+    top = train[-2] if c.get("rescale_betas_zero_snr") and c["_class_name"] not in _PINNED else train[-1]
+    if not np.isfinite(top):
+        what = ("trained_betas" if c["trained_betas"] is not None else f"beta_schedule={c['beta_schedule']!r} with beta_start="
+                f"{c['beta_start']!r}, beta_end={c['beta_end']!r}")
+        raise ValueError(f"{what} over num_train_timesteps={c['num_train_timesteps']} gives training sigmas beyond float32 "
+                         "(alphas_cumprod underflows to 0 in diffusers' float32): choose smaller betas or fewer steps")
+
+# %% ../nbs/15_interop.ipynb #bbd859fe
+def from_diffusers(config, # a diffusers scheduler config (dict, FrozenDict) or a scheduler object
+                   mu:float|None=None, # Flux-style configs (use_dynamic_shifting): the shift; None takes max_shift
+                  ):
+    "The model sampling (schedule + parameterization) that a diffusers scheduler config describes."
+    c = diffusers_config(config)
+    family = FAMILIES[c["_class_name"]]
+    if family == "edm":
+        return model_sampling("continuous_edm", "edm" if c["prediction_type"] == "epsilon" else "v_prediction",
+                              sigma_min=c["sigma_min"], sigma_max=c["sigma_max"], sigma_data=c["sigma_data"])
+    if family == "flow":
+        if not c.get("use_dynamic_shifting"):
+            return model_sampling("discrete_flow", shift=c["shift"], multiplier=c["num_train_timesteps"])
+        key, m = ("max_shift", c["max_shift"]) if mu is None else ("mu", check_number("mu", mu))
+        if c["time_shift_type"] == "linear": return model_sampling("discrete_flow", shift=check_number(key, m, positive=True))
+        return model_sampling("flux", shift=m)
+    if c["_class_name"] in TIMESTEPS_ONLY: _check_training_sigmas(c)   # the model sampling needs the sigmas these classes skip
+    settings = {"timesteps": c["num_train_timesteps"], "zsnr": c.get("rescale_betas_zero_snr", False)}
+    if c["trained_betas"] is not None: settings["given_betas"] = c["trained_betas"].tolist()
+    else: settings.update(beta_schedule=BETA_SCHEDULE_NAMES[c["beta_schedule"]], linear_start=c["beta_start"], linear_end=c["beta_end"])
+    if family == "distilled":
+        return model_sampling("discrete_distilled", "lcm", original_timesteps=c["original_inference_steps"], **settings)
+    continuous = c.get("timestep_type") == "continuous" and c["prediction_type"] == "v_prediction"
+    return model_sampling("discrete_edm" if continuous else "discrete", PREDICTION_TYPES[c["prediction_type"]], **settings)
+
 # %% ../nbs/15_interop.ipynb #7483c740
 def _spaced(c:dict, n:int, last:int|None=None, extra:int=0, dtype=np.float32, rounded:bool=False):
     "The timesteps of `timestep_spacing`: n (+ extra, then dropped) from the top of `last` training steps, descending."
@@ -255,6 +323,12 @@ def _spaced(c:dict, n:int, last:int|None=None, extra:int=0, dtype=np.float32, ro
 def _spacing(T, last, spacing, offset, n, extra, dtype, rounded):
     "The cached timesteps of one spacing (`_spaced` hands out copies)."
     k = n + extra
+    if (rounded or spacing != "linspace") and k > last:
+        raise ValueError(f"num_inference_steps must be <= {last - extra} for timestep_spacing={spacing!r} on {last} training "
+                         f"steps (more would repeat timesteps), got {n}")
+    if spacing == "leading" and (k - 1) * (last // k) + offset > last - 1:
+        raise ValueError(f"steps_offset must be <= {last - 1 - (k - 1) * (last // k)} for {n} steps with timestep_spacing='leading' "
+                         f"(the first would pass the last training step {last - 1}), got {offset}")
     if spacing == "linspace":
         t = np.linspace(0, last - 1, k, dtype=None if rounded else dtype)
         t = (t.round() if rounded else t)[::-1][:n].copy()
@@ -401,6 +475,7 @@ def _ddim(c, n, mu):
 def _pndm(c, n, mu):
     "PNDM: its Runge-Kutta warm-up timesteps (unless skip_prk_steps), then the linear multistep ones."
     T, spacing, offset = c["num_train_timesteps"], c["timestep_spacing"], c["steps_offset"]
+    if n > T: raise ValueError(f"num_inference_steps must be <= num_train_timesteps ({T}), got {n}")
     if n < 4 and not c["skip_prk_steps"]:
         raise ValueError(f"num_inference_steps must be >= 4 for PNDMScheduler's Runge-Kutta warm-up (skip_prk_steps=False), got {n}")
     if spacing == "linspace": base = np.linspace(0, T - 1, n).round().astype(np.int64)
@@ -411,7 +486,11 @@ def _pndm(c, n, mu):
     else:
         prk = np.array(base[-4:]).repeat(2) + np.tile(np.array([0, T // n // 2]), 4)
         prk, plms = prk[:-1].repeat(2)[1:-1][::-1].copy(), base[:-3][::-1].copy()
-    return None, torch.from_numpy(np.concatenate([prk, plms]).astype(np.int64))
+    t = np.concatenate([prk, plms]).astype(np.int64)
+    if t.max() > T - 1:
+        raise ValueError(f"steps_offset={offset} puts PNDMScheduler's timestep {int(t.max())} beyond the last training step {T - 1} "
+                         f"for {n} steps; choose a smaller steps_offset")
+    return None, torch.from_numpy(t)
 
 def _lcm(c, n, mu):
     "LCM and TCD: n of the teacher's original_inference_steps timesteps, evenly picked from the top."
@@ -430,11 +509,26 @@ def _flow_ends(c):
     if not c.get("use_dynamic_shifting"): s = c["shift"] * s / (1 + (c["shift"] - 1) * s)
     return s[0].item(), s[1].item()
 
+_MU_RANGE = (math.log(np.finfo(np.float64).tiny), math.log(np.finfo(np.float64).max))
+
 def flow_time_shift(mu:float, # the shift (its log, for the exponential type)
                     t, # flow times in (0, 1]
                     time_shift_type:str="exponential", # "exponential" (Flux) or "linear"
                    ):
     "diffusers' dynamic time shift: exp(mu) / (exp(mu) + 1/t - 1), or mu / (mu + 1/t - 1) for the linear type."
+    check_choice("time_shift_type", time_shift_type, ("exponential", "linear"))
+    mu = check_number("mu", mu, positive=time_shift_type == "linear")
+    if time_shift_type == "exponential" and not _MU_RANGE[0] <= mu <= _MU_RANGE[1]:
+        raise ValueError(f"mu must be in [{_MU_RANGE[0]!r}, {_MU_RANGE[1]!r}] (exp(mu) a normal float64), got {mu!r}")
+    if isinstance(t, torch.Tensor): times = t.detach().double().cpu().numpy()
+    else:
+        try: times = np.asarray(t, dtype=np.float64)
+        except (TypeError, ValueError): raise TypeError(f"t must be a number or array of flow times in (0, 1], got {type(t).__name__}") from None
+    if not ((times > 0) & (times <= 1)).all(): raise ValueError(f"t must lie in (0, 1], got {times.flatten()[:5].tolist()}")
+    return _time_shift(mu, t, time_shift_type)
+
+def _time_shift(mu:float, t, time_shift_type:str):
+    "`flow_time_shift` on checked arguments."
     m = math.exp(mu) if time_shift_type == "exponential" else mu
     return m / (m + (1 / t - 1) ** 1.0)
 
@@ -445,11 +539,17 @@ def _flow(c, n, mu):
     if c.get("use_dynamic_shifting"):
         if mu is None: raise ValueError(f"mu is needed: {c['_class_name']} with use_dynamic_shifting=True shifts by mu "
                                         "(mu_from_seq_len gives it for an image size)")
-        s = flow_time_shift(check_number("mu", mu), s, c["time_shift_type"])
+        mu = check_number("mu", mu, positive=c["time_shift_type"] == "linear")
+        if c["time_shift_type"] == "exponential" and not _MU_RANGE[0] <= mu <= _MU_RANGE[1]:
+            raise ValueError(f"mu must be in [{_MU_RANGE[0]!r}, {_MU_RANGE[1]!r}] (exp(mu) a normal float64), got {mu!r}")
+        s = _time_shift(mu, s, c["time_shift_type"])
     else: s = c["shift"] * s / (1 + (c["shift"] - 1) * s)
     if c.get("shift_terminal"):
         rest = 1 - s
-        s = 1 - rest / (rest[-1] / (1 - check_number("shift_terminal", c["shift_terminal"], positive=True, maximum=0.999999)))
+        if not rest[-1] > 0:
+            raise ValueError(f"shift_terminal={c['shift_terminal']!r} cannot stretch {n} steps whose sigmas are all 1 (diffusers "
+                             "divides 0 by 0): choose more num_inference_steps or a smaller shift")
+        s = 1 - rest / (rest[-1] / (1 - c["shift_terminal"]))
     key = _respacing(c)
     if key: s = _respace(c, key, s, n)
     s = torch.from_numpy(s).float()
@@ -480,12 +580,11 @@ INFERENCE = {  # class -> fn(config, n, mu) -> (sigmas float32 or None, timestep
     "FlowMatchEulerDiscreteScheduler": _flow, "FlowMatchHeunDiscreteScheduler": _flow,
     "EDMEulerScheduler": _edm, "EDMDPMSolverMultistepScheduler": _edm,
 }
-TIMESTEPS_ONLY = ("DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LCMScheduler", "TCDScheduler")
 
 def _inference(config, n, mu):
     "`(class name, (sigmas or None, timesteps))` of `set_timesteps(n[, mu])` for the config."
     c = diffusers_config(config)
-    if type(n) is not int or n < 1: n = check_int("num_inference_steps", n)
+    if type(n) is not int or not 0 < n <= 10_000: n = check_steps("num_inference_steps", n)
     name = c["_class_name"]
     if mu is not None and not c.get("use_dynamic_shifting"):
         raise ValueError(f"mu is only used with use_dynamic_shifting=True, which this {name} config does not set; got mu={mu!r}")
@@ -495,7 +594,28 @@ def _inference(config, n, mu):
     if math.isnan(float(timesteps.sum())) or (sigmas is not None and math.isnan(float(sigmas.sum()))):
         raise ValueError(f"{name} with these settings gives NaN for num_inference_steps={n} (diffusers divides 0 by 0 "
                          "there); choose another number of steps")
+    if sigmas is not None: _check_inference_sigmas(c, n, mu, sigmas.numpy())
     return name, (sigmas, timesteps)
+
+def _check_inference_sigmas(c:dict, n:int, mu, s):
+    "Refuse sigmas that are not finite, fall below 0 or rise (fall, for invert_sigmas), naming what in the config causes it."
+    inverted = bool(c.get("invert_sigmas"))
+    s = s[::-1] if inverted else s
+    underflow = c["_class_name"].startswith("FlowMatch") and not inverted and not s[-2] >= _F32.tiny
+    # (final_sigmas_type='sigma_min' may end one float32 rounding above the ramp's own end, as diffusers' does)
+    ends = s[-1] <= s[-2] * (1 + 1e-5) if c.get("final_sigmas_type") == "sigma_min" else s[-1] <= s[-2]
+    if np.isfinite(s[0]) and s[-1] >= 0 and (s[:-2] >= s[1:-1]).all() and ends and not underflow: return
+    name, what = c["_class_name"], f"num_inference_steps={n}" + (f", mu={mu!r}" if mu is not None else "")
+    if not np.isfinite(s).all(): raise ValueError(f"{name} with this config and {what} gives sigmas beyond float32")
+    if underflow:
+        raise ValueError(f"{name} with this config and {what} shifts its last sigma to {float(s[-2])!r}, below float32's "
+                         "smallest normal number: choose a larger shift (or mu)")
+    i = int(np.argmin(s[:-2] >= s[1:-1])) if not (s[:-2] >= s[1:-1]).all() else len(s) - 2
+    why = (f"final_sigmas_type='sigma_min' ends on the training sigma_min {float(s[-1])!r}, above the last step from the "
+           f"config's sigma_min {c['sigma_min']!r}; set final_sigmas_type='zero' or sigma_min >= {float(s[-1])!r}"
+           if c.get("final_sigmas_type") == "sigma_min" and i == len(s) - 2 else "the config's settings make it rise")
+    raise ValueError(f"{name} with this config and {what} gives rising sigmas, sigmas[{i}] = {float(s[i])!r} < "
+                     f"sigmas[{i + 1}] = {float(s[i + 1])!r}: {why}")
 
 # %% ../nbs/15_interop.ipynb #962baaf0
 def diffusers_sigmas(config, # a diffusers scheduler config (dict, FrozenDict) or a scheduler object
@@ -505,7 +625,7 @@ def diffusers_sigmas(config, # a diffusers scheduler config (dict, FrozenDict) o
     "The float32 `scheduler.sigmas` after `set_timesteps(num_inference_steps[, mu=mu])` for the config's class."
     name, (sigmas, _) = _inference(config, num_inference_steps, mu)
     if sigmas is None:
-        raise ValueError(f"{name} has no sigmas (it steps on integer timesteps): use diffusers_timesteps; the classes "
+        raise ValueError(f"{name} has no sigmas (the config's class steps on integer timesteps): use diffusers_timesteps; the classes "
                          f"with sigmas are {', '.join(k for k in INFERENCE if k not in TIMESTEPS_ONLY)}")
     return sigmas
 
@@ -517,6 +637,9 @@ def diffusers_timesteps(config, # a diffusers scheduler config (dict, FrozenDict
     return _inference(config, num_inference_steps, mu)[1][1]
 
 # %% ../nbs/15_interop.ipynb #97acec1f
+class NoDiffusersScheduler(TypeError, ValueError):
+    "`to_diffusers` of a model-sampling family that no diffusers scheduler describes (a TypeError, and a ValueError as before)."
+
 def to_diffusers(ms, # a model sampling with a parameterization
                  scheduler:str="EulerDiscreteScheduler", # the diffusers class to write the config for
                 ) -> dict:
@@ -526,23 +649,30 @@ def to_diffusers(ms, # a model sampling with a parameterization
     from sched_nb.continuous import ModelSamplingContinuousEDM, ModelSamplingContinuousV
     from sched_nb.discrete import ModelSamplingDiscrete
     from sched_nb.flow import ModelSamplingDiscreteFlow, ModelSamplingFlux
+    from sched_nb.core import ScheduleBase
+    if not isinstance(ms, ScheduleBase):
+        raise TypeError(f"ms must be a sched_nb model sampling (e.g. model_sampling('discrete')), got {type(ms).__name__}")
     check_choice("scheduler", scheduler, tuple(SCHEDULER_DEFAULTS))
     param = next((c for c in type(ms).__mro__ if c in PARAMETERIZATIONS.values()), None)   # the most derived one
     pname = {v: k for k, v in PARAMETERIZATIONS.items()}.get(param)
     if isinstance(ms, (StableCascadeSampling, ModelSamplingContinuousV)) or (
-            isinstance(ms, ModelSamplingContinuousEDM) and pname not in ("edm", "v_prediction")):
-        raise ValueError(f"diffusers has no scheduler for {type(ms).__name__}; it has configs for DDPM beta schedules "
-                         "(eps, v_prediction, x0), LCM-distilled ones, flow matching and continuous EDM (edm, v_prediction)")
+            isinstance(ms, ModelSamplingContinuousEDM) and pname not in ("edm", "v_prediction")) or not isinstance(
+            ms, (ModelSamplingContinuousEDM, ModelSamplingDiscreteFlow, ModelSamplingFlux, ModelSamplingDiscrete)):
+        raise NoDiffusersScheduler(f"diffusers has no scheduler for {type(ms).__name__} (ms); it has configs for DDPM beta "
+                                   "schedules (eps, v_prediction, x0), LCM-distilled ones, flow matching and continuous EDM "
+                                   "(edm, v_prediction)")
     if isinstance(ms, ModelSamplingContinuousEDM): family, config = "edm", _edm_config(ms, pname)
     elif isinstance(ms, (ModelSamplingDiscreteFlow, ModelSamplingFlux)): family, config = "flow", _flow_config(ms)
-    elif isinstance(ms, ModelSamplingDiscrete): family, config = _ddpm_config(ms, pname)
-    else: raise TypeError(f"ms must be a sched_nb model sampling, got {type(ms).__name__}")
+    else: family, config = _ddpm_config(ms, pname)
+    if config.get("num_train_timesteps", 2) < 2:
+        raise ValueError(f"ms ({type(ms).__name__}) has a table of {config['num_train_timesteps']} step; diffusers' "
+                         "schedulers need num_train_timesteps >= 2")
     allowed = [k for k, f in FAMILIES.items() if f == family]
     if FAMILIES[scheduler] != family:
-        raise ValueError(f"scheduler {scheduler!r} cannot describe {type(ms).__name__}; for it choose one of {', '.join(allowed)}")
+        raise ValueError(f"scheduler {scheduler!r} cannot describe ms ({type(ms).__name__}); for it choose one of {', '.join(allowed)}")
     lacking = [k for k, v in config.items() if k not in SCHEDULER_DEFAULTS[scheduler] and v]
     if lacking:
-        raise ValueError(f"{scheduler} has no {lacking[0]!r}, which {type(ms).__name__} needs ({lacking[0]}={config[lacking[0]]!r}); "
+        raise ValueError(f"{scheduler} has no {lacking[0]!r}, which ms ({type(ms).__name__}) needs ({lacking[0]}={config[lacking[0]]!r}); "
                          f"choose one of {', '.join(k for k in allowed if lacking[0] in SCHEDULER_DEFAULTS[k])}")
     return {"_class_name": scheduler, **{k: v for k, v in config.items() if k in SCHEDULER_DEFAULTS[scheduler]}}
 
@@ -553,17 +683,17 @@ def _ddpm_config(ms, pname) -> tuple:
     distilled = isinstance(ms, ModelSamplingDiscreteDistilled)
     prediction = {"eps": "epsilon", "v_prediction": "v_prediction", "x0": "sample", "lcm": "epsilon"}.get(pname)
     if prediction is None or (pname == "lcm") != distilled:
-        raise ValueError(f"{type(ms).__name__}: diffusers has a prediction_type for EPS, V_PREDICTION and X0, and LCM on the "
+        raise ValueError(f"ms ({type(ms).__name__}): diffusers has a prediction_type for EPS, V_PREDICTION and X0, and LCM on the "
                          f"distilled schedule, not {(pname or 'no parameterization').upper()}")
     if isinstance(ms, ModelSamplingDiscreteEDM) and pname != "v_prediction":
-        raise ValueError(f"diffusers has no scheduler for {type(ms).__name__} with {pname.upper()} (continuous timesteps "
+        raise NoDiffusersScheduler(f"diffusers has no scheduler for {type(ms).__name__} (ms) with {pname.upper()} (continuous timesteps "
                          "come only with v_prediction)")
     config = {"num_train_timesteps": ms.num_timesteps, "prediction_type": prediction, "rescale_betas_zero_snr": bool(ms.zsnr)}
     if isinstance(ms, ModelSamplingDiscreteEDM): config["timestep_type"] = "continuous"
     names = {v: k for k, v in BETA_SCHEDULE_NAMES.items()}
     if ms.beta_schedule in names:
         config.update(beta_schedule=names[ms.beta_schedule], beta_start=ms.linear_start, beta_end=ms.linear_end)
-    elif distilled: raise ValueError(f"{type(ms).__name__} with beta_schedule {ms.beta_schedule!r} has no diffusers config")
+    elif distilled: raise ValueError(f"ms ({type(ms).__name__}) with beta_schedule {ms.beta_schedule!r} has no diffusers config")
     else:
         abar = 1 / (1 + ms.sigmas.double() ** 2)
         config.update(trained_betas=(1 - torch.cat([abar[:1], abar[1:] / abar[:-1]])).tolist(), rescale_betas_zero_snr=False)

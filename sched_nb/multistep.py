@@ -11,12 +11,15 @@ import numpy as np
 import torch
 
 from .core import check_choice, check_int, check_number
+from .checks import check_flag
+from .noise import seeded_noise
 from .samplers import (History, ModelCall, Steps, _noise_maker, ancestral_split, euler_step, lincomb, phi,
                                progress, register_sampler, report)
 
 # %% auto #0
 __all__ = ['sample_dpmpp_2m', 'sample_lms', 'sample_ipndm', 'sample_ipndm_v', 'sample_deis', 'sample_uni_pc', 'sample_uni_pc_bh2',
-           'res_multistep', 'sample_res_multistep', 'gradient_estimation', 'sample_gradient_estimation']
+           'res_multistep', 'sample_res_multistep', 'sample_res_multistep_ancestral', 'gradient_estimation',
+           'sample_gradient_estimation']
 
 # %% ../nbs/11_multistep.ipynb #e2ae09fb
 def _dpmpp_2m_coefficients(st:Steps, flow:bool):
@@ -36,8 +39,9 @@ def sample_dpmpp_2m(model, x, sigmas, extra_args=None, callback=None, disable=No
                     flow_log_snr:bool=False, # flow models: step in log((1 - sigma) / sigma), as the paper; False: in -log sigma, as ComfyUI
                    ):
     "DPM-Solver++(2M), the second-order multistep solver in log-SNR (Lu et al. 2022)."
+    flow_log_snr = check_flag("flow_log_snr", flow_log_snr)
     st = Steps(model, x, sigmas)
-    cx, cd, b = _dpmpp_2m_coefficients(st, st.flow and bool(flow_log_snr))
+    cx, cd, b = _dpmpp_2m_coefficients(st, st.flow and flow_log_snr)
     call, old = ModelCall(model, x, st.host, extra_args), None
     for i in progress(st.n, disable):
         denoised = call(i, x)
@@ -69,13 +73,19 @@ def _basis_integrals(host:torch.Tensor, max_order:int, to_t=lambda s: s) -> torc
         out[:, j] = torch.where(j < order, (basis * w).sum(1), 0.0)
     return out
 
+def _check_order(name, value, top=4):
+    "`value` as an integer from 1 to `top`, or an error naming `name`."
+    value = check_int(name, value, minimum=1)
+    if value > top: raise ValueError(f"{name} must be an integer from 1 to {top}, got {value}")
+    return value
+
 @register_sampler
 @torch.no_grad()
 def sample_lms(model, x, sigmas, extra_args=None, callback=None, disable=None,
                order:int=4, # the number of slopes the polynomial goes through
               ):
     "Linear multistep (Adams-Bashforth) in sigma with exact weights, as k-diffusion's `sample_lms`."
-    order = check_int("order", order, minimum=1)
+    order = _check_order("order", order, 100)                # ComfyUI's range; the polynomial uses min(order, steps so far) slopes
     st = Steps(model, x, sigmas)
     c, last = _basis_integrals(st.host, order).tolist(), (st.sigma_next == 0).tolist()
     call, slopes, inv = ModelCall(model, x, st.host, extra_args), History(order), (1 / st.sigma).tolist()
@@ -115,11 +125,6 @@ def _slope_multistep(model, x, sigmas, extra_args, callback, disable, weights):
         slopes.push((x - denoised).mul_(inv[i]))
         x = denoised if last[i] else lincomb(x, *zip(c[i], slopes))
     return x
-
-def _check_order(name, value, top=4):
-    value = check_int(name, value, minimum=1)
-    if value > top: raise ValueError(f"{name} must be an integer from 1 to {top}, got {value}")
-    return value
 
 @register_sampler
 @torch.no_grad()
@@ -205,8 +210,8 @@ def _unipc_move(lam:list, hist:int, p:int, variant:str, corrector:bool):
 
 @torch.no_grad()
 def _uni_pc(model, x, sigmas, extra_args, callback, disable, variant, order, corrector):
+    order, corrector = check_int("order", order, minimum=1), check_flag("corrector", corrector)
     st = Steps(model, x, sigmas)
-    order, corrector = check_int("order", order, minimum=1), bool(corrector)
     host = st.host.clone()
     if host[-1] == 0: host[-1] = 0.001                  # as ComfyUI: the last step lands at sigma = 0.001
     lam, n = (-host.log()).tolist(), st.n
@@ -250,7 +255,7 @@ def res_multistep(model, x, sigmas, extra_args=None, callback=None, disable=None
                   uncond=None, # CFG++: a function returning the unconditional prediction of the last model call
                  ):
     "The RES second-order multistep step (Zhang et al. 2024), with optional ancestral noise and CFG++."
-    eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     st = Steps(model, x, sigmas)
     down, up, _ = ancestral_split(st.sigma, st.sigma_next, eta)       # the VE split, as ComfyUI for every model
     t, t_down = -st.sigma.log(), -down.log()
@@ -281,10 +286,19 @@ def sample_res_multistep(model, x, sigmas, extra_args=None, callback=None, disab
     "RES multistep (Zhang et al. 2024): the second-order multistep exponential integrator with exact order conditions."
     return res_multistep(model, x, sigmas, extra_args, callback, disable, eta=0.0, s_noise=s_noise, noise_sampler=noise_sampler)
 
+# %% ../nbs/11_multistep.ipynb #01f5fd35
+@register_sampler
+@torch.no_grad()
+def sample_res_multistep_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None, eta:float=1.0,
+                                   s_noise:float=1.0, noise_sampler=None, generator:torch.Generator|None=None):
+    "RES second-order multistep (Zhang et al. 2024) down to sigma_down, then fresh noise up to the next sigma."
+    return res_multistep(model, x, sigmas, extra_args, callback, disable, eta=eta, s_noise=s_noise,
+                         noise_sampler=seeded_noise(x, extra_args, noise_sampler, generator))
+
 # %% ../nbs/11_multistep.ipynb #28b74b4b
 def gradient_estimation(model, x, sigmas, extra_args=None, callback=None, disable=None, ge_gamma:float=2.0, uncond=None):
     "Gradient estimation (Permenter and Yuan 2023): Euler steps corrected by (ge_gamma - 1) times the change of slope."
-    ge_gamma = check_number("ge_gamma", ge_gamma)
+    ge_gamma = check_number("ge_gamma", ge_gamma, minimum=0.0, maximum=10.0)   # beyond, the extrapolated slope makes the steps unstable
     st = Steps(model, x, sigmas)
     dt, inv, nxt, last = (st.sigma_next - st.sigma).tolist(), (1 / st.sigma).tolist(), st.sigma_next.tolist(), (st.sigma_next == 0).tolist()
     call, old = ModelCall(model, x, st.host, extra_args), None

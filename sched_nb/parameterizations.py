@@ -7,18 +7,30 @@ from __future__ import annotations
 
 import torch
 
-from .core import broadcast_sigma, check_number, promoted_dtype
+from .core import _NOT_REAL, as_real_tensor, broadcast_sigma, check_fits, check_flag, check_latent, check_sigma_data, promoted_dtype
 
 # %% auto #0
 __all__ = ['EPS', 'V_PREDICTION', 'EDM', 'X0', 'IMG_TO_IMG', 'CONST', 'LCM', 'COSMOS_RFLOW']
 
 # %% ../nbs/01_parameterizations.ipynb #cc109a92
-def _prepare(sigma, *tensors, promote:int|None=None):
-    "sigma shaped against the first tensor, the tensors in a common float dtype of at least float32, and the dtype to answer in."
+def _checked(sigma, tensors, names, broadcast:bool=False, shape:bool=True):
+    "`sigma` shaped against the first of `tensors` (as it is, `shape=False`), after refusing arguments of the wrong kind, shape or device by name."
     ref = tensors[0]
-    if isinstance(sigma, torch.Tensor) and sigma.ndim == 1 and ref.ndim > 1 and sigma.shape[0] in (ref.shape[0], 1):
-        sigma = sigma.view(()) if sigma.shape[0] == 1 else sigma.view(-1, *(1,) * (ref.ndim - 1))
-    else: sigma = broadcast_sigma(sigma, ref)
+    if not isinstance(ref, torch.Tensor) or ref.dtype in _NOT_REAL: check_latent(names[0], ref)
+    for t, name in zip(tensors[1:], names[1:]):
+        if not isinstance(t, torch.Tensor) or t.dtype in _NOT_REAL: check_latent(name, t)
+        if t.shape != ref.shape or t.get_device() != ref.get_device(): check_fits(name, t, names[0], ref, broadcast)
+    if not isinstance(sigma, torch.Tensor) or sigma.dtype in _NOT_REAL: sigma = as_real_tensor("sigma", sigma)
+    if sigma.ndim == 1 and ref.ndim > 1 and sigma.shape[0] in (ref.shape[0], 1):   # a [B] batch, the usual case
+        if not shape: return sigma
+        return sigma.view(()) if sigma.shape[0] == 1 else sigma.view(-1, *(1,) * (ref.ndim - 1))
+    if not shape and sigma.ndim == 0: return sigma
+    return broadcast_sigma(sigma, ref, like_name=names[0])
+
+def _prepare(sigma, *tensors, names=("noise",), promote:int|None=None, broadcast:bool=False):
+    "sigma shaped against the first tensor, the tensors in a common float dtype of at least float32, and the dtype to answer in."
+    sigma = _checked(sigma, tensors, names, broadcast)
+    ref = tensors[0]
     answer = _answer_dtype(sigma, tensors[:promote])
     dtype = torch.float64 if answer == torch.float64 or any(t.dtype == torch.float64 for t in tensors) else torch.float32
     if sigma.dtype != dtype or sigma.device != ref.device: sigma = sigma.to(device=ref.device, dtype=dtype)
@@ -28,6 +40,10 @@ def _answer_dtype(sigma:torch.Tensor, tensors) -> torch.dtype:
     "The dtype of the reference's expression: sigma as `reshape_sigma` leaves it (0-d when it holds one value) promoted with `tensors`."
     dtype = promoted_dtype(sigma.view(()) if sigma.ndim and sigma.numel() == 1 else sigma, *tensors)
     return dtype if dtype.is_floating_point else torch.float32
+
+def _floating(t:torch.Tensor) -> torch.Tensor:
+    "`t` itself if it is floating point, else promoted to float32 as the arithmetic of the other parameterizations does."
+    return t if t.is_floating_point() else t.float()
 
 def _cast(t:torch.Tensor, dtype:torch.dtype) -> torch.Tensor:
     "`t` in `dtype`, without a call when it already is."
@@ -49,7 +65,7 @@ class _Parameterization:
 
     def __init__(self, *args, sigma_data:float|None=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if sigma_data is not None: self.sigma_data = check_number("sigma_data", sigma_data, positive=True)
+        if sigma_data is not None: self.sigma_data = check_sigma_data(sigma_data)
 
     def c_skip_out(self, sigma): return self.c_skip(sigma), self.c_out(sigma)
 
@@ -60,18 +76,26 @@ class _Parameterization:
 
     def calculate_denoised(self, sigma, model_output:torch.Tensor, model_input:torch.Tensor) -> torch.Tensor:
         "The denoised latent: c_skip * model_input + c_out * model_output."
-        s, (out, x), dtype = _prepare(sigma, model_output, model_input)
+        s, (out, x), dtype = _prepare(sigma, model_output, model_input, names=_DENOISED)
         c_skip, c_out = self.c_skip_out(s)
         return _cast(_combine(c_skip, x, c_out, out), dtype)
 
     def inverse_noise_scaling(self, sigma, latent:torch.Tensor) -> torch.Tensor:
         "Undo noise_scaling's scaling of the final latent (nothing to undo here)."
-        return latent
+        _checked(sigma, (latent,), ("latent",), shape=False)
+        return _floating(latent)
+
+_DENOISED, _SCALING = ("model_output", "model_input"), ("noise", "latent_image")
+
+def _hypot(s:torch.Tensor, c:float) -> torch.Tensor:
+    "sqrt(s^2 + c^2), which neither overflows nor underflows where s^2 or c^2 would (sigma up to float32's largest)."
+    return torch.hypot(s, s.new_full((), c))
 
 def _add_noise(sigma, noise:torch.Tensor, latent_image:torch.Tensor, max_denoise:bool) -> torch.Tensor:
     "latent_image + sigma * noise (sqrt(1 + sigma^2) * noise with max_denoise), in the dtype of noise * sigma."
-    s, (n, lat), dtype = _prepare(sigma, noise, latent_image, promote=1)
-    scale = (1.0 + s * s).sqrt() if max_denoise else s
+    if type(max_denoise) is not bool: max_denoise = check_flag("max_denoise", max_denoise)
+    s, (n, lat), dtype = _prepare(sigma, noise, latent_image, names=_SCALING, promote=1, broadcast=True)
+    scale = _hypot(s, 1.0) if max_denoise else s
     return _cast(torch.addcmul(lat, n, scale), dtype)
 
 # %% ../nbs/01_parameterizations.ipynb #a2c2c2f5
@@ -79,7 +103,7 @@ class EPS(_Parameterization):
     "The network predicts the noise: D(x) = x - sigma * eps (DDPM, Stable Diffusion 1.x / 2.x base, SDXL)."
     def c_skip(self, sigma): return 1.0
     def c_out(self, sigma): return -sigma
-    def c_in(self, sigma): return (sigma * sigma + self.sigma_data ** 2).rsqrt()
+    def c_in(self, sigma): return _hypot(sigma, self.sigma_data).reciprocal()
 
     def noise_scaling(self, sigma, noise:torch.Tensor, latent_image:torch.Tensor, max_denoise:bool=False) -> torch.Tensor:
         "The starting latent: latent_image + sigma * noise (sqrt(1 + sigma^2) * noise with max_denoise)."
@@ -91,10 +115,11 @@ class V_PREDICTION(EPS):
     out_sign = -1.0   # the sign of c_out
 
     def c_skip_out(self, sigma):
-        "c_skip and c_out together, sharing q = sigma^2 + sigma_data^2."
-        sd2 = self.sigma_data ** 2
-        q = sigma * sigma + sd2
-        return sd2 / q, sigma * (q.rsqrt() * (self.out_sign * self.sigma_data))
+        "c_skip and c_out together, sharing h = sqrt(sigma^2 + sigma_data^2) (computed without overflow)."
+        sd = self.sigma_data
+        h = _hypot(sigma, sd)
+        u = sd / h
+        return u * u, (sigma / h) * (self.out_sign * sd)
     def c_skip(self, sigma): return self.c_skip_out(sigma)[0]
     def c_out(self, sigma): return self.c_skip_out(sigma)[1]
 
@@ -111,12 +136,16 @@ class X0(EPS):
 
     def calculate_denoised(self, sigma, model_output:torch.Tensor, model_input:torch.Tensor) -> torch.Tensor:
         "The denoised latent: the model output itself."
-        return model_output
+        _checked(sigma, (model_output, model_input), _DENOISED, shape=False)
+        return _floating(model_output)
 
 class IMG_TO_IMG(X0):
     "X0 for models fed the latent unscaled (image-to-image models conditioned on the noisy latent as is)."
     def c_in(self, sigma): return 1.0
-    def calculate_input(self, sigma, noise:torch.Tensor) -> torch.Tensor: return noise
+    def calculate_input(self, sigma, noise:torch.Tensor) -> torch.Tensor:
+        "The network's input: the noisy latent as it is."
+        _checked(sigma, (noise,), ("noise",), shape=False)
+        return _floating(noise)
 
 # %% ../nbs/01_parameterizations.ipynb #0a0d87de
 class CONST(_Parameterization):
@@ -127,17 +156,19 @@ class CONST(_Parameterization):
 
     def calculate_input(self, sigma, noise:torch.Tensor) -> torch.Tensor:
         "The network's input: the interpolated latent as it is."
-        return noise
+        _checked(sigma, (noise,), ("noise",), shape=False)
+        return _floating(noise)
 
     def noise_scaling(self, sigma, noise:torch.Tensor, latent_image:torch.Tensor, max_denoise:bool=False) -> torch.Tensor:
         "The starting latent: sigma * noise + (1 - sigma) * latent_image."
-        s, (n, lat), dtype = _prepare(sigma, noise, latent_image)
+        if type(max_denoise) is not bool: check_flag("max_denoise", max_denoise)
+        s, (n, lat), dtype = _prepare(sigma, noise, latent_image, names=_SCALING, broadcast=True)
         return _cast(n * s + lat * (1.0 - s), dtype)
 
     def inverse_noise_scaling(self, sigma, latent:torch.Tensor) -> torch.Tensor:
-        "Undo the (1 - sigma) shrinking of the latent."
-        s, (lat,), dtype = _prepare(sigma, latent)
-        return _cast(lat / (1.0 - s), dtype)
+        "Undo the (1 - sigma) shrinking of the latent; at sigma >= 1 (pure noise, nothing of the image to restore) the latent as it is."
+        s, (lat,), dtype = _prepare(sigma, latent, names=("latent",))
+        return _cast(lat / torch.where(s >= 1.0, 1.0, 1.0 - s), dtype)
 
 # %% ../nbs/01_parameterizations.ipynb #4587d8a3
 class LCM(EPS):
@@ -150,7 +181,7 @@ class LCM(EPS):
             raise TypeError("LCM needs a schedule's timestep(sigma): combine it with a model sampling, "
                             "e.g. model_sampling('discrete_distilled', 'lcm')")
         t = self.timestep(sigma.reshape(sigma.shape[:1]) if sigma.ndim else sigma).to(sigma.dtype).reshape(sigma.shape)
-        st = t * self.timestep_scaling
+        st = (t * self.timestep_scaling).clamp(-2.0 ** 60, 2.0 ** 60)   # an infinite time (EDM time at sigma 0) at its limit, not NaN
         sd2 = self.lcm_sigma_data ** 2
         q = st * st + sd2
         return sd2 / q, st * q.rsqrt()
@@ -162,7 +193,7 @@ class LCM(EPS):
 
     def calculate_denoised(self, sigma, model_output:torch.Tensor, model_input:torch.Tensor) -> torch.Tensor:
         "The LCM boundary-condition blend of the EPS estimate and the input."
-        s, (out, x), _ = _prepare(sigma, model_output, model_input)
+        s, (out, x), _ = _prepare(sigma, model_output, model_input, names=_DENOISED)
         skip, c = self._lcm_weights(s)
         dtype = torch.promote_types(torch.promote_types(torch.float32, model_output.dtype), model_input.dtype)
         if isinstance(sigma, torch.Tensor): dtype = torch.promote_types(dtype, sigma.dtype)
@@ -180,4 +211,5 @@ class COSMOS_RFLOW(_Parameterization):
 
     def noise_scaling(self, sigma, noise:torch.Tensor, latent_image:torch.Tensor, max_denoise:bool=False) -> torch.Tensor:
         "The starting latent: latent_image + sigma * noise (the same with max_denoise)."
+        if type(max_denoise) is not bool: check_flag("max_denoise", max_denoise)
         return _add_noise(sigma, noise, latent_image, False)

@@ -88,37 +88,54 @@ def available_presets() -> list:
 def preset(name:str, # one of PRESETS
            **overrides, # settings to change, e.g. shift=flux_shift(1344, 768)
           ):
-    "The model sampling (schedule combined with parameterization) of the model `name`."
-    from sched_nb.compose import combine
+    "The model sampling (schedule combined with parameterization) of the model `name`; unknown settings are refused by name."
+    from sched_nb.compose import model_sampling
     entry = PRESETS[check_choice("name", name, tuple(PRESETS))]
-    cls = combine(_class(entry["schedule"], name), _class(entry["parameterization"], name))
-    return cls({**entry["settings"], **overrides})
+    schedule, parameterization = _class(entry["schedule"], name), _class(entry["parameterization"], name)
+    return model_sampling(schedule, parameterization, **{**entry["settings"], **overrides})
 
 # %% ../nbs/08_presets.ipynb #6a7c8b3d
+def _finite(name:str, value:float, what:str) -> float:
+    "`value` if finite, else a `ValueError` saying that `what` overflows."
+    if not math.isfinite(value): raise ValueError(f"{name}: {what} overflows float64; got {value!r}")
+    return value
+
 def mu_from_seq_len(seq_len:float, # the image's sequence length (patches of the latent)
                     base_seq_len:int=256, # the length at which mu = base_shift
-                    max_seq_len:int=4096, # the length at which mu = max_shift
+                    max_seq_len:int=4096, # the length at which mu = max_shift, > base_seq_len
                     base_shift:float=0.5, max_shift:float=1.15, # mu at those two lengths
                    ) -> float:
     "diffusers' pipelines' mu: linear in the sequence length through (base_seq_len, base_shift) and (max_seq_len, max_shift)."
     seq_len = check_number("seq_len", seq_len, positive=True)
-    m = (max_shift - base_shift) / (max_seq_len - base_seq_len)
-    return seq_len * m + (base_shift - m * base_seq_len)
+    lo, hi = check_number("base_seq_len", base_seq_len, positive=True), check_number("max_seq_len", max_seq_len, positive=True)
+    if lo >= hi: raise ValueError(f"base_seq_len must be < max_seq_len, got base_seq_len={lo!r} and max_seq_len={hi!r}")
+    base_shift, max_shift = check_number("base_shift", base_shift), check_number("max_shift", max_shift)
+    m = (max_shift - base_shift) / (hi - lo)
+    return _finite("seq_len", seq_len * m + (base_shift - m * lo), "mu = base_shift + (seq_len - base_seq_len) * slope")
 
 def flux_shift(width:int, height:int, # image size in pixels
                base_shift:float=0.5, max_shift:float=1.15, # mu at 256 and at 4096 patches
               ) -> float:
     "Flux's shift mu for a width x height image: 16 x 16-pixel patches, mu_from_seq_len of their number."
     width, height = check_number("width", width, positive=True), check_number("height", height, positive=True)
-    return mu_from_seq_len(width * height / 256, base_shift=base_shift, max_shift=max_shift)
+    patches = width * height / 256
+    if not 0 < patches < math.inf:
+        raise ValueError(f"width x height / 256 patches must be a positive finite number, got width={width!r}, height={height!r}")
+    return mu_from_seq_len(patches, base_shift=base_shift, max_shift=max_shift)
 
 def sd3_resolution_shift(width:int, height:int, # image size in pixels
                          base_shift:float=3.0, # the shift at the base size
                          base_width:int=1024, base_height:int=1024, # the size the base shift belongs to
                         ) -> float:
     "SD3's resolution-dependent shift (Esser et al. 2024, 5.3.2): base_shift times sqrt(pixels / base pixels)."
-    width, height = check_number("width", width, positive=True), check_number("height", height, positive=True)
-    return check_number("base_shift", base_shift, positive=True) * math.sqrt(width * height / (base_width * base_height))
+    sizes = {k: check_number(k, v, positive=True) for k, v in
+             dict(width=width, height=height, base_width=base_width, base_height=base_height).items()}
+    shift = check_number("base_shift", base_shift, positive=True) * math.sqrt(
+        sizes["width"] / sizes["base_width"] * (sizes["height"] / sizes["base_height"]))
+    if not 0 < shift < math.inf:
+        raise ValueError(f"width, height, base_width and base_height give a shift of {shift!r}; it must be a positive finite "
+                         f"number (got width={width!r}, height={height!r}, base_width={base_width!r}, base_height={base_height!r})")
+    return shift
 
 # %% ../nbs/08_presets.ipynb #d4697a0b
 def plot_presets(names=None, # preset names; None: every one of available_presets()
@@ -127,7 +144,15 @@ def plot_presets(names=None, # preset names; None: every one of available_preset
     "Log SNR against normalized time for each preset, on one Axes."
     import matplotlib.pyplot as plt
     from sched_nb.plots import log_snr, normalized_t
+    if names is not None and not isinstance(names, (list, tuple)):
+        raise TypeError(f"names must be None or a list of preset names, got {type(names).__name__}")
     names = available_presets() if names is None else [check_choice("names", n, tuple(PRESETS)) for n in names]
+    if ax is not None and not callable(getattr(ax, "plot", None)):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    if kwargs:
+        from matplotlib.lines import Line2D
+        try: Line2D([], []).set(**kwargs)
+        except (AttributeError, TypeError, ValueError) as e: raise TypeError(f"kwargs are not line properties: {e}") from None
     if ax is None: ax = plt.subplots(figsize=(8, 4), dpi=72)[1]
     styles = {"ModelSamplingDiscreteFlow": "-", "ModelSamplingFlux": "-", "ModelSamplingDiscrete": "--",
               "ModelSamplingDiscreteDistilled": "--"}

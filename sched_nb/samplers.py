@@ -5,24 +5,28 @@
 # %% ../nbs/10_samplers.ipynb #a437f825
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 import torch
 from tqdm.auto import tqdm, trange
 
 from .core import broadcast_sigma, check_choice, check_int, check_number
 from .parameterizations import CONST
+from .checks import (INVERTING_SAMPLERS, CheckedNoise, check_callable, check_callback, check_denoised, check_flag,
+                             check_generator, check_latent, check_levels, check_model, check_noise_options, check_sigmas,
+                             checked_noise, checked_sampler, drop_repeats)
 
 # %% auto #0
-__all__ = ['SAMPLER_NAMES', 'DISCARD_PENULTIMATE_SIGMA_SAMPLERS', 'SAMPLERS', 'Denoiser', 'GaussianMixtureDenoiser',
-           'check_sigmas', 'is_flow', 'flow_alpha', 'log_snr', 'sigma_from_log_snr', 'Steps', 'ModelCall', 'progress',
-           'report', 'euler_step', 'ei_coefficients', 'ei_step', 'phi', 'lincomb', 'History', 'ancestral_split',
-           'churn', 'SamplerRegistry', 'register_sampler', 'sample_euler', 'sample_heun', 'sample_heunpp2',
-           'sample_dpm_2', 'sample_ddim', 'sample_dpm_fast', 'sample_dpm_adaptive', 'prepare_latent', 'finish_latent']
+__all__ = ['SAMPLER_NAMES', 'DISCARD_PENULTIMATE_SIGMA_SAMPLERS', 'SAMPLERS', 'MAX_TRIES', 'Denoiser', 'GaussianMixtureDenoiser',
+           'is_flow', 'flow_alpha', 'log_snr', 'sigma_from_log_snr', 'Steps', 'ModelCall', 'progress', 'report',
+           'euler_step', 'ei_coefficients', 'ei_step', 'phi', 'lincomb', 'History', 'ancestral_split', 'churn',
+           'SamplerRegistry', 'register_sampler', 'sample_euler', 'sample_heun', 'sample_heunpp2', 'sample_dpm_2',
+           'sample_ddim', 'sample_dpm_fast', 'sample_dpm_adaptive']
 
 # %% ../nbs/10_samplers.ipynb #ea0ceeee
 def _takes(fn, name:str) -> bool:
@@ -40,6 +44,10 @@ class Denoiser(torch.nn.Module):
                  quantize:bool=True, # False: the network gets the fractional `timestep(sigma, quantize=False)`
                 ):
         super().__init__()
+        if not callable(net): raise TypeError(f"net must be the network, callable as net(x_in, t, **extra), got {type(net).__name__}")
+        missing = [m for m in ("timestep", "calculate_input", "calculate_denoised") if not callable(getattr(model_sampling, m, None))]
+        if missing: raise TypeError(f"model_sampling must be a model sampling (a schedule with a parameterization: model_sampling(...)); "
+                                    f"{type(model_sampling).__name__} has no {', '.join(missing)}")
         if not isinstance(quantize, bool): raise TypeError(f"quantize must be True or False, got {quantize!r}")
         if not quantize and not _takes(model_sampling.timestep, "quantize"):
             raise TypeError(f"quantize=False needs model_sampling.timestep(sigma, quantize=False), but "
@@ -53,7 +61,15 @@ class Denoiser(torch.nn.Module):
 
     def forward(self, x:torch.Tensor, sigma, **extra) -> torch.Tensor:
         "The denoised latent D(x; sigma) for a batch `x` at noise levels `sigma` (shape [B], or one for all)."
-        sigma = torch.as_tensor(sigma, device=x.device)
+        check_latent(x)
+        if not isinstance(sigma, torch.Tensor):                  # a number or a list: checked on the host, where it is
+            try: sigma = torch.as_tensor(sigma, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+            except (TypeError, ValueError, RuntimeError, OverflowError):
+                raise TypeError(f"sigma must be a noise level or a tensor of them, got {type(sigma).__name__}") from None
+            if not bool((torch.isfinite(sigma) & (sigma >= 0)).all()): raise ValueError(f"sigma must be finite noise levels >= 0, got {sigma.tolist()}")
+        if not sigma.is_floating_point() and not sigma.dtype in (torch.int32, torch.int64):
+            raise TypeError(f"sigma must hold real noise levels, got dtype {sigma.dtype}")
+        sigma = sigma.to(x.device)
         if sigma.ndim == 0: sigma = sigma.expand(x.shape[0])
         return self.denoise(x, sigma, self.timesteps(sigma), extra)
 
@@ -66,6 +82,7 @@ class Denoiser(torch.nn.Module):
         ms = self.model_sampling
         if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
         out = self.net(ms.calculate_input(sigma, x), t, **extra)
+        if not isinstance(out, torch.Tensor): raise TypeError(f"net must return a tensor (its prediction for x_in), got {type(out).__name__}")
         return ms.calculate_denoised(sigma, out, x)
 
 # %% ../nbs/10_samplers.ipynb #3e946796
@@ -103,27 +120,6 @@ class GaussianMixtureDenoiser(torch.nn.Module):
         k = torch.multinomial(self.log_weights.exp(), n, replacement=True, generator=generator)
         return self.means[k] + self.stds[k, None] * torch.randn(n, self.means.shape[1], generator=generator, dtype=self.means.dtype)
 
-# %% ../nbs/10_samplers.ipynb #e2d8b9e8
-def check_sigmas(sigmas, # the step schedule: 1-D, from the largest noise level down to >= 0
-                ) -> torch.Tensor:
-    "`sigmas` as a float64 CPU tensor, or a `ValueError` saying why it is not a step schedule."
-    if not isinstance(sigmas, torch.Tensor):
-        try: sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError):
-            raise TypeError(f"sigmas must be a 1-D tensor of noise levels, got {type(sigmas).__name__}") from None
-    if sigmas.ndim != 1 or len(sigmas) < 2 or sigmas.is_complex() or sigmas.dtype == torch.bool:
-        raise ValueError("sigmas must be a real 1-D tensor of at least 2 noise levels (the last one usually 0), "
-                         f"got dtype {sigmas.dtype} and shape {tuple(sigmas.shape)}")
-    s = sigmas.detach().to("cpu", torch.float64)
-    bad = [(~torch.isfinite(s), "finite"), (torch.cat([s[:-1] <= 0, s[-1:] < 0]), "> 0 (only the last one may be 0)"),
-           (torch.cat([s[1:] > s[:-1], torch.zeros(1, dtype=torch.bool)]), "non-increasing (from noise down to data)")]
-    for mask, what in bad:
-        if mask.any():
-            i = int(mask.nonzero()[0])
-            got = f"sigmas[{i}] = {s[i].item()!r}" + (f" < sigmas[{i + 1}] = {s[i + 1].item()!r}" if what[0] == "n" else "")
-            raise ValueError(f"sigmas must be {what}; got {got}")
-    return s
-
 # %% ../nbs/10_samplers.ipynb #dc8ec6d2
 def is_flow(model) -> bool:
     "Whether `model.model_sampling` is a flow (CONST) model sampling, x = (1 - sigma) x0 + sigma eps."
@@ -147,11 +143,13 @@ class Steps:
     def __init__(self, model, # the model (its `model_sampling` tells whether it is a flow model)
                  x:torch.Tensor, # the latent
                  sigmas, # the step schedule
+                 invert:bool=False, # the sampler also steps up a strictly increasing schedule (inversion)
                 ):
-        self.host = check_sigmas(sigmas)
+        self.host = check_sigmas(sigmas, increasing=invert)
         self.dtype = sigmas.dtype if isinstance(sigmas, torch.Tensor) and sigmas.is_floating_point() else torch.float64
         self.sigma, self.sigma_next, self.n = self.host[:-1], self.host[1:], len(self.host) - 1
-        self.flow = is_flow(model)
+        self.flow, self.increasing = is_flow(model), bool(self.host[-1] > self.host[0])
+        check_levels(self.host, x, self.flow)
         self.alpha = flow_alpha(self.host, self.flow)
 
     def log_snr(self, flow:bool|None=None) -> torch.Tensor:
@@ -164,13 +162,16 @@ class ModelCall:
         self.model, self.extra, b = model, extra_args or {}, x.shape[0]
         self.table = table.to(x.device, torch.float64 if x.dtype == torch.float64 else torch.float32)
         self.sigmas = list(self.table[:, None].expand(-1, b).unbind(0))     # a [B] view per level
-        self.ts = None
+        self.ts, self.checked = None, False
+        self.cast = isinstance(model, Denoiser)   # computes in sigma's float32, as the reference's apply_model: cast back to x's dtype
         if isinstance(model, Denoiser) and not (model._forward_hooks or model._forward_pre_hooks):
             self.ts = list(model.timesteps(self.table)[:, None].expand(-1, b).unbind(0))   # one look-up per run
 
     def __call__(self, k:int, x:torch.Tensor) -> torch.Tensor:
-        if self.ts is None: return self.model(x, self.sigmas[k], **self.extra)
-        return self.model.denoise(x, self.sigmas[k], self.ts[k], self.extra)
+        out = self.model(x, self.sigmas[k], **self.extra) if self.ts is None else self.model.denoise(x, self.sigmas[k], self.ts[k], self.extra)
+        if self.cast and out.dtype != x.dtype: out = out.to(x.dtype)
+        if not self.checked: check_denoised(out, x, self.model); self.checked = True   # the first answer: shape, dtype, device
+        return out
 
     def sigma(self, k:int) -> torch.Tensor:
         "table[k] on the latent's device (a 0-d tensor, as callbacks and noise samplers get it)."
@@ -178,7 +179,8 @@ class ModelCall:
 
     def at(self, sigma:float, x:torch.Tensor) -> torch.Tensor:
         "D(x; sigma) at a noise level found during the loop (one timestep look-up per call)."
-        return self.model(x, self.table.new_full((x.shape[0],), sigma), **self.extra)
+        out = self.model(x, self.table.new_full((x.shape[0],), sigma), **self.extra)
+        return check_denoised(out.to(x.dtype) if self.cast and isinstance(out, torch.Tensor) else out, x, self.model)
 
 # %% ../nbs/10_samplers.ipynb #a9ed646a
 def progress(n:int, disable=None):
@@ -238,6 +240,7 @@ def ancestral_split(sigma:torch.Tensor, sigma_next:torch.Tensor, eta:float=1.0, 
 
 def churn(st:Steps, s_churn:float=0.0, s_tmin:float=0.0, s_tmax:float=math.inf):
     "Karras et al.'s churn per step: the raised levels sigma_hat and the std of the noise that raises x to them."
+    if s_churn > 0 and st.increasing: raise ValueError(f"s_churn must be 0 on an increasing schedule (inversion), got {s_churn}")
     gamma = min(s_churn / st.n, 2 ** 0.5 - 1) if s_churn > 0 else 0.0
     on = ((st.sigma >= s_tmin) & (st.sigma <= s_tmax)).to(st.sigma.dtype)
     hat = st.sigma * (1 + gamma * on)
@@ -247,7 +250,7 @@ def _check_churn(s_churn, s_tmin, s_tmax, s_noise):
     "The churn options checked: s_churn >= 0, s_tmin and s_tmax real (s_tmax may be infinite), s_noise >= 0."
     s_tmax = math.inf if isinstance(s_tmax, (int, float)) and s_tmax == math.inf else check_number("s_tmax", s_tmax)
     return (check_number("s_churn", s_churn, minimum=0.0), check_number("s_tmin", s_tmin), s_tmax,
-            check_number("s_noise", s_noise, minimum=0.0))
+            check_number("s_noise", s_noise, minimum=0.0, maximum=100.0))
 
 def _with_churn(st:Steps, hat:torch.Tensor):
     "The model-call table for a churned run and where sigma_hat[i] is in it: `(table, offset)`."
@@ -300,19 +303,30 @@ class SamplerRegistry(MutableMapping):
 
 SAMPLERS = SamplerRegistry(("multistep", "sde", "guidance"))
 
-def register_sampler(fn, name:str|None=None):
-    "Add `fn` to `SAMPLERS` under `name` (default: its name without `sample_`) and return it: a decorator."
-    SAMPLERS[name or fn.__name__.removeprefix("sample_")] = fn
-    return fn
+def _churning(options:dict) -> bool:
+    "Whether a churn sampler raises the noise (then a zero-length step is a churn move, and kept)."
+    v = options.get("s_churn", 0.0)
+    return not (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0)
+
+def register_sampler(fn=None, # the sampler function (or None: `@register_sampler(keep_repeats=...)`)
+                     name:str|None=None, # its name in SAMPLERS (default: the function's, without `sample_`)
+                     keep_repeats=False, # True, or a function of the options: run zero-length steps (churn, LCM)
+                    ):
+    "Add `fn`, with its arguments checked before the first step, to `SAMPLERS` and return it: a decorator."
+    if fn is None: return functools.partial(register_sampler, name=name, keep_repeats=keep_repeats)
+    checked = checked_sampler(fn, keep_repeats)
+    SAMPLERS[name or fn.__name__.removeprefix("sample_")] = checked
+    return checked
 
 def __getattr__(name:str):
     "`sched_nb.samplers.sample_<name>` for every registered sampler, whichever family's module defines it; `sample`."
-    if name == "sample": return importlib.import_module("sched_nb.guidance").sample   # defined with all its options there
+    if name in ("sample", "prepare_latent", "finish_latent"):   # defined with all of sample's options in the guidance chapter
+        return getattr(importlib.import_module("sched_nb.guidance"), name)
     if name.startswith("sample_") and name[len("sample_"):] in SAMPLERS: return SAMPLERS[name[len("sample_"):]]
     raise AttributeError(f"module 'sched_nb.samplers' has no attribute {name!r}")
 
 # %% ../nbs/10_samplers.ipynb #ac82760d
-@register_sampler
+@register_sampler(keep_repeats=_churning)
 @torch.no_grad()
 def sample_euler(model, x, sigmas, extra_args=None, callback=None, disable=None,
                  s_churn:float=0.0, # total churn over the run (0: the plain ODE solver)
@@ -324,7 +338,7 @@ def sample_euler(model, x, sigmas, extra_args=None, callback=None, disable=None,
                 ):
     "Euler steps on the probability-flow ODE, with churn (Karras et al. 2022, Algorithm 2 with Euler steps)."
     s_churn, s_tmin, s_tmax, s_noise = _check_churn(s_churn, s_tmin, s_tmax, s_noise)
-    st = Steps(model, x, sigmas)
+    st = Steps(model, x, sigmas, invert=True)
     hat, up = churn(st, s_churn, s_tmin, s_tmax)
     table, h = _with_churn(st, hat)                       # call(h + i) is at sigma_hat[i]
     call, noise = ModelCall(model, x, table, extra_args), _noise_maker(x, generator, noise_sampler)
@@ -337,13 +351,13 @@ def sample_euler(model, x, sigmas, extra_args=None, callback=None, disable=None,
     return x
 
 # %% ../nbs/10_samplers.ipynb #bd9d9fab
-@register_sampler
+@register_sampler(keep_repeats=_churning)
 @torch.no_grad()
 def sample_heun(model, x, sigmas, extra_args=None, callback=None, disable=None, s_churn:float=0.0,
                 s_tmin:float=0.0, s_tmax:float=math.inf, s_noise:float=1.0, generator=None, noise_sampler=None):
     "Heun's second-order method on the probability-flow ODE, with churn (Karras et al. 2022, Algorithm 2)."
     s_churn, s_tmin, s_tmax, s_noise = _check_churn(s_churn, s_tmin, s_tmax, s_noise)
-    st = Steps(model, x, sigmas)
+    st = Steps(model, x, sigmas, invert=True)
     hat, up = churn(st, s_churn, s_tmin, s_tmax)
     table, h = _with_churn(st, hat)
     call, noise = ModelCall(model, x, table, extra_args), _noise_maker(x, generator, noise_sampler)
@@ -360,7 +374,7 @@ def sample_heun(model, x, sigmas, extra_args=None, callback=None, disable=None, 
     return x
 
 # %% ../nbs/10_samplers.ipynb #b83aed09
-@register_sampler
+@register_sampler(keep_repeats=_churning)
 @torch.no_grad()
 def sample_heunpp2(model, x, sigmas, extra_args=None, callback=None, disable=None, s_churn:float=0.0,
                    s_tmin:float=0.0, s_tmax:float=math.inf, s_noise:float=1.0, generator=None, noise_sampler=None):
@@ -391,7 +405,7 @@ def sample_heunpp2(model, x, sigmas, extra_args=None, callback=None, disable=Non
     return x
 
 # %% ../nbs/10_samplers.ipynb #6e636467
-@register_sampler
+@register_sampler(keep_repeats=_churning)
 @torch.no_grad()
 def sample_dpm_2(model, x, sigmas, extra_args=None, callback=None, disable=None, s_churn:float=0.0,
                  s_tmin:float=0.0, s_tmax:float=math.inf, s_noise:float=1.0, generator=None, noise_sampler=None):
@@ -425,8 +439,8 @@ def sample_ddim(model, x, sigmas, extra_args=None, callback=None, disable=None,
                 noise_sampler=None, # or `noise_sampler(sigma, sigma_next) -> noise`
                ):
     "DDIM (Song et al. 2021): eta = 0 is the Euler step (ComfyUI's `ddim`), eta > 0 adds the paper's noise."
-    eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
-    st = Steps(model, x, sigmas)
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
+    st = Steps(model, x, sigmas, invert=eta == 0)
     s, nxt, a, a_next = st.sigma, st.sigma_next, st.alpha[:-1], st.alpha[1:]
     up = (eta * nxt * (1 - (a * nxt / (a_next * s)) ** 2).clamp_min(0).sqrt()).nan_to_num(0.0)
     up = torch.minimum(up, nxt)
@@ -481,7 +495,7 @@ def _ancestral_t(t:torch.Tensor, t_next:torch.Tensor, t_end:torch.Tensor, eta:fl
     return t_down, float((sn ** 2 - (-t_down).exp() ** 2).clamp_min(0).sqrt())
 
 # %% ../nbs/10_samplers.ipynb #3ba586bb
-@register_sampler
+@register_sampler(keep_repeats=True)
 @torch.no_grad()
 def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=None,
                     eta:float=0.0, # > 0: ancestral noise after each step
@@ -489,7 +503,7 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
                     noise_sampler=None, # `noise_sampler(sigma, sigma_next) -> noise` (default: normal noise)
                    ):
     "DPM-Solver-fast (Lu et al. 2022): third-order steps uniform in log sigma, one network call per step of `sigmas`."
-    eta, s_noise = check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=100.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     st = Steps(model, x, sigmas)
     t0, t_end = _dpm_limits(st)
     if not t_end > t0: eta = 0.0                          # one noise level only: nothing to integrate, no noise to add
@@ -512,6 +526,8 @@ def sample_dpm_fast(model, x, sigmas, extra_args=None, callback=None, disable=No
     return x
 
 # %% ../nbs/10_samplers.ipynb #db9d8a76
+MAX_TRIES = 10_000   # dpm_adaptive's bound on tries: a run that has not reached sigma_min by then is stuck
+
 class _StepSizeController:
     "PID control of the step size from the error estimates (Soederlind's digital filters, as k-diffusion has it)."
     def __init__(self, h, pcoeff, icoeff, dcoeff, order, accept_safety, eps=1e-8):
@@ -544,19 +560,25 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
     "DPM-Solver-12 / -23 with adaptive step size (Lu et al. 2022); reads the error estimate back to the host each step."
     order = check_int("order", order, minimum=2)
     if order > 3: raise ValueError(f"order must be 2 or 3, got {order}")
-    rtol, atol, h_init = (check_number(n, v, minimum=0.0) for n, v in (("rtol", rtol), ("atol", atol), ("h_init", h_init)))
-    accept_safety, eta = check_number("accept_safety", accept_safety), check_number("eta", eta, minimum=0.0)
-    s_noise = check_number("s_noise", s_noise, minimum=0.0)
+    rtol, atol, h_init = (check_number(n, v, minimum=0.0, maximum=100.0) for n, v in (("rtol", rtol), ("atol", atol), ("h_init", h_init)))
+    gains = [check_number(n, v, minimum=0.0, maximum=100.0) for n, v in (("pcoeff", pcoeff), ("icoeff", icoeff), ("dcoeff", dcoeff))]
+    accept_safety = check_number("accept_safety", accept_safety, minimum=0.0, maximum=2.5)   # the controller's factor stays below 1 + pi/2
+    eta, s_noise = check_number("eta", eta, minimum=0.0, maximum=1.0), check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
+    return_info = check_flag("return_info", return_info)
     if h_init == 0 or rtol == atol == 0: raise ValueError(f"h_init and one of rtol, atol must be > 0, got {h_init}, {rtol}, {atol}")
+    if not gains[1] > 0: raise ValueError("icoeff must be > 0: the integral gain is what sizes the steps from the error")
     st = Steps(model, x, sigmas)
     s, t_end = _dpm_limits(st)
-    pid = _StepSizeController(h_init, *(check_number(n, v) for n, v in (("pcoeff", pcoeff), ("icoeff", icoeff), ("dcoeff", dcoeff))),
-                              1.5 if eta else order, accept_safety)
+    pid = _StepSizeController(h_init, *gains, 1.5 if eta else order, accept_safety)
     noise, x_prev, denoised = _noise_maker(x, None, noise_sampler), x, None
     dev = dict(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
     info, scale = {"steps": 0, "nfe": 0, "n_accept": 0, "n_reject": 0}, 1 / math.sqrt(max(x.numel(), 1))
     with tqdm(disable=bool(disable)) as bar:
         while s < t_end - 1e-5:
+            if info["steps"] >= MAX_TRIES or not pid.h > 1e-12 * (t_end - s):
+                raise ValueError(f"dpm_adaptive did not reach sigma_min in {info['steps']} tries (step size {pid.h:.3g} in -log sigma): "
+                                 f"rtol={rtol}, atol={atol} are too tight for this model, or the controller (h_init, pcoeff, icoeff, "
+                                 f"dcoeff, accept_safety) does not let the step grow")
             t = torch.minimum(t_end, s + pid.h)
             t_down, su = _ancestral_t(s, t, t_end, eta)
             sig, stages, high, low = _dpm_solver_step(s, t_down, order, 1 / 3 if order == 3 else 0.5)
@@ -568,6 +590,9 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
             info["nfe"] += len(stages)
             delta = torch.maximum(x_low.abs(), x_prev.abs()).mul_(rtol).clamp_min_(atol)
             error = torch.linalg.vector_norm(gap.div_(delta)).item() * scale   # the host read
+            if not math.isfinite(error):
+                raise ValueError(f"dpm_adaptive's error estimate is not finite at sigma = {math.exp(-float(s)):.4g}: x, or the model's "
+                                 "answers, hold NaN or an infinity")
             if pid.propose(error):
                 if su: x_high = x_high.add_(noise(*torch.tensor([float((-s).exp()), float((-t).exp())], **dev)), alpha=su * s_noise)
                 x_prev, x, s = x_low, x_high, t
@@ -577,21 +602,3 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
             else: info["n_reject"] += 1
             info["steps"] += 1; bar.update()
     return (x, info) if return_info else x
-
-# %% ../nbs/10_samplers.ipynb #8f35ea55
-def prepare_latent(model_sampling, # the model's model sampling
-                   sigmas:torch.Tensor, # the step schedule; noise is laid on at sigmas[0]
-                   noise:torch.Tensor, # standard normal noise, shaped like the latent
-                   latent_image:torch.Tensor|None=None, # the latent to start from (img2img); zeros when None
-                   max_denoise:bool|None=None, # None: when sigmas[0] is the schedule's sigma_max
-                  ) -> torch.Tensor:
-    "The sampler's starting latent: `noise_scaling(sigmas[0], noise, latent_image)`."
-    sigma = torch.as_tensor(sigmas, device=noise.device)[:1]
-    if latent_image is None: latent_image = torch.zeros_like(noise)
-    if max_denoise is None:
-        max_denoise = float(sigma[0]) >= float(model_sampling.sigma_max) * (1 - 1e-5)
-    return model_sampling.noise_scaling(sigma, noise, latent_image, max_denoise=max_denoise)
-
-def finish_latent(model_sampling, sigmas:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
-    "The sampled latent with the model sampling's scaling undone: `inverse_noise_scaling(sigmas[-1], x)`."
-    return model_sampling.inverse_noise_scaling(torch.as_tensor(sigmas, device=x.device)[-1:], x)

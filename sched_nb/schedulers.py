@@ -5,40 +5,135 @@
 # %% ../nbs/09_schedulers.ipynb #c8151288
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import weakref
 
+import numpy as np
 import torch
 
 from .core import check_choice, check_int, check_number
 
 # %% auto #0
-__all__ = ['SCHEDULERS', 'REFERENCE_SCHEDULER_NAMES', 'SCHEDULER_NAMES', 'AYS_SIGMAS', 'OPTIMAL_STEPS_SIGMAS', 'GITS_SIGMAS',
-           'GITS_TABLES', 'scheduler', 'simple_scheduler', 'ddim_uniform_scheduler', 'normal_scheduler',
-           'sgm_uniform_scheduler', 'karras_scheduler', 'exponential_scheduler', 'polyexponential_scheduler',
-           'kl_optimal_scheduler', 'vp_scheduler', 'betainc', 'beta_ppf', 'beta_scheduler',
-           'linear_quadratic_scheduler', 'laplace_scheduler', 'sd_turbo_scheduler', 'calculate_sigmas',
-           'loglinear_interp', 'align_your_steps', 'optimal_steps_sigmas', 'gits_sigmas']
+__all__ = ['SCHEDULERS', 'MAX_STEPS', 'KARRAS_RHO_MAX', 'REFERENCE_SCHEDULER_NAMES', 'SCHEDULER_NAMES', 'AYS_SIGMAS',
+           'OPTIMAL_STEPS_SIGMAS', 'GITS_SIGMAS', 'GITS_TABLES', 'scheduler', 'check_steps', 'simple_scheduler',
+           'ddim_uniform_scheduler', 'normal_scheduler', 'sgm_uniform_scheduler', 'karras_rho_range',
+           'karras_scheduler', 'exponential_scheduler', 'polyexponential_scheduler', 'kl_optimal_scheduler',
+           'vp_scheduler', 'betainc', 'beta_ppf', 'beta_scheduler', 'linear_quadratic_scheduler', 'laplace_scheduler',
+           'sd_turbo_scheduler', 'calculate_sigmas', 'loglinear_interp', 'align_your_steps', 'optimal_steps_sigmas',
+           'gits_sigmas']
 
 # %% ../nbs/09_schedulers.ipynb #6570993e
-SCHEDULERS = {}   # name -> fn(model_sampling, steps, **options) -> float32 CPU sigmas ending in 0
+SCHEDULERS = {}      # name -> fn(model_sampling, steps, **options) -> float32 CPU sigmas ending in 0
+MAX_STEPS = 10_000   # the most steps a schedule may have (as many as a host's sampler node allows)
+_F32 = torch.finfo(torch.float32)
+_F32_MAX = _F32.max
 
 def scheduler(name:str):
-    "Register the decorated function as the step schedule `name`."
+    "Register the decorated function as the step schedule `name`; called directly, it checks as `calculate_sigmas` does."
     def register(fn):
         SCHEDULERS[name] = fn
-        return fn
+        @functools.wraps(fn)
+        def checked(model_sampling, steps:int, *args, **options):
+            if len(args) > len(_options(fn)):
+                raise TypeError(f"{name} takes at most {len(_options(fn))} options ({', '.join(_options(fn)) or 'none'}), got {len(args)}")
+            return _run(name, fn, model_sampling, steps, {**dict(zip(_options(fn), args)), **options})
+        return checked
     return register
 
 def _table(ms) -> torch.Tensor:
     "The model sampling's float32 sigma table (ascending) on the CPU."
     return ms.sigmas.detach().to("cpu", torch.float32)
 
-def _range(ms) -> tuple:
-    "`(sigma_min, sigma_max)` of the model sampling as Python floats, as the reference passes them."
-    return float(ms.sigma_min), float(ms.sigma_max)
+def _describe(ms) -> str:
+    "The model sampling as its class and settings, for messages."
+    text = getattr(ms, "_settings_text", None)
+    return text() if callable(text) else type(ms).__name__
+
+def _range(ms, name:str) -> tuple:
+    "`(sigma_min, sigma_max)` of the model sampling as Python floats, as the reference passes them: both normal float32 numbers."
+    lo, hi = float(ms.sigma_min), float(ms.sigma_max)
+    if not _F32.tiny <= lo <= hi <= _F32.max:
+        raise ValueError(f"{name} spaces its steps from model_sampling.sigma_max down to model_sampling.sigma_min, which must be "
+                         f"normal float32 numbers ({_F32.tiny!r} to {_F32.max!r}); {_describe(ms)} has sigma_min={lo!r} "
+                         f"and sigma_max={hi!r}")
+    return lo, hi
 
 def _append_zero(s:torch.Tensor) -> torch.Tensor: return torch.cat([s, s.new_zeros(1)])
+
+# %% ../nbs/09_schedulers.ipynb #e0cd3ad1
+_NEEDS = ("sigma_min", "sigma_max", "timestep", "sigma")
+_MODEL_TYPES = set()   # classes that define all of _NEEDS
+
+def _check_model_sampling(ms):
+    "Refuse anything that is not a model sampling: a 1-D `sigmas` table, sigma_min, sigma_max, timestep() and sigma()."
+    s = getattr(ms, "sigmas", None)
+    if type(ms) not in _MODEL_TYPES and all(hasattr(type(ms), a) for a in _NEEDS): _MODEL_TYPES.add(type(ms))
+    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and (type(ms) in _MODEL_TYPES or all(hasattr(ms, a) for a in _NEEDS))):
+        raise TypeError("model_sampling must have a 1-D `sigmas` table of 2 or more noise levels, sigma_min, sigma_max, "
+                        f"timestep() and sigma(), as model_sampling('discrete') has; got {type(ms).__name__}")
+    if len(s) < 2:
+        raise ValueError(f"model_sampling must have a table of 2 or more noise levels to pick steps from; {_describe(ms)} has {len(s)}")
+    return s
+
+def check_steps(name:str, # the parameter's name, for the message
+                steps, # the value given
+                minimum:int=1, # the fewest steps allowed
+               ) -> int:
+    "`steps` as an int in [minimum, MAX_STEPS], or a `TypeError`/`ValueError` naming `name`."
+    steps = check_int(name, steps, minimum=minimum)
+    if steps > MAX_STEPS: raise ValueError(f"{name} must be an integer in [{minimum}, {MAX_STEPS}], got {steps}")
+    return steps
+
+@functools.lru_cache(maxsize=None)
+def _options(fn) -> tuple:
+    "The names of a scheduler's own options (its parameters after model_sampling and steps)."
+    return tuple(inspect.signature(fn).parameters)[2:]
+
+def _never_rises(s:torch.Tensor) -> bool:
+    "No step of `s` rises (a NaN fails): as Python floats for a short one, one NumPy pass for a long one."
+    if len(s) <= 64:
+        v = s.tolist()
+        return all(x >= y for x, y in zip(v, v[1:]))
+    a = s.numpy()
+    return bool((a[:-1] >= a[1:]).all())
+
+def _is_schedule(s:torch.Tensor) -> bool:
+    "Finite, > 0 up to a final 0, never rising: never rising with s[-2] > 0 is > 0 throughout, and a NaN fails a comparison."
+    if len(s) <= 64:   # a short schedule is checked fastest as Python floats
+        v = s.tolist()
+        return len(v) >= 2 and v[-1] == 0 and v[-2] > 0 and v[0] <= _F32_MAX and all(x >= y for x, y in zip(v, v[1:]))
+    a = s.numpy()
+    return bool(a[-1] == 0 and a[-2] > 0 and a[0] <= _F32_MAX and (a[:-1] >= a[1:]).all())
+
+def _check_schedule(s:torch.Tensor, ms, name:str, steps:int, options:dict) -> torch.Tensor:
+    "`s` if it is a step schedule, else a `ValueError` saying where it is not."
+    if _is_schedule(s): return s
+    a = s.numpy()
+    call = f"calculate_sigmas(model_sampling, name={name!r}, steps={steps}{''.join(f', {k}={v!r}' for k, v in options.items())})"
+    v = lambda i: float(a[i])
+    if len(a) < 2: what = f"{len(a)} sigma; a schedule needs 2 or more"
+    elif not np.isfinite(a).all(): i = int(np.argmin(np.isfinite(a))); what = f"sigmas[{i}] = {v(i)!r}"
+    elif not (a[:-1] > 0).all(): i = int(np.argmin(a[:-1] > 0)); what = f"sigmas[{i}] = {v(i)!r} before its last step"
+    elif a[-1] != 0: what = f"a last sigma of {v(-1)!r} instead of 0"
+    else: i = int(np.argmin(a[:-1] >= a[1:])); what = f"a rising step, sigmas[{i}] = {v(i)!r} < sigmas[{i + 1}] = {v(i + 1)!r}"
+    why = ("the model sampling's table drops at its end (zero terminal SNR of a schedule noisier than its terminal sigma), "
+           "so a schedule read from it rises" if getattr(ms, "_last_drop", False)
+           else "its float32 arithmetic cannot hold the model sampling's noise levels")
+    raise ValueError(f"{call} gives {what}: {why} ({_describe(ms)}, sigma_min={float(ms.sigma_min)!r}, "
+                     f"sigma_max={float(ms.sigma_max)!r}); choose another scheduler or other options")
+
+def _run(name:str, fn, ms, steps, options:dict) -> torch.Tensor:
+    "The checked call of scheduler `fn`: a model sampling, 1 to MAX_STEPS steps, its own options; its result a step schedule."
+    table = _check_model_sampling(ms)
+    if type(steps) is not int or not 0 < steps <= MAX_STEPS: steps = check_steps("steps", steps)
+    if options and not set(options) <= set(_options(fn)):
+        bad = next(k for k in options if k not in _options(fn))
+        raise TypeError(f"{name} got an unexpected keyword argument {bad!r}; its options are {', '.join(_options(fn)) or 'none'}")
+    sigmas = _check_schedule(fn(ms, steps, **options), ms, name, steps, options)
+    return sigmas if table.device.type == "cpu" else sigmas.to(table.device)
+
 
 # %% ../nbs/09_schedulers.ipynb #f0a3de87
 @scheduler("simple")
@@ -55,7 +150,9 @@ def ddim_uniform_scheduler(model_sampling, steps:int) -> torch.Tensor:
     ends_at_zero = math.isclose(float(s[1]), 0.0, abs_tol=1e-5)
     stride = max(len(s) // (steps + 1 if ends_at_zero else steps), 1)
     picked = s[torch.arange(1, len(s), stride)].flip(0)
-    return picked if ends_at_zero else _append_zero(picked)
+    if not ends_at_zero: return _append_zero(picked)
+    picked[-1] = 0.0   # the table's entry within 1e-5 of 0 is the end: exactly 0
+    return picked
 
 # %% ../nbs/09_schedulers.ipynb #cfff14ec
 _TIMES = weakref.WeakKeyDictionary()   # model sampling -> (table identity, start, end, sigma(end) is 0)
@@ -78,15 +175,19 @@ def _sigma_at(ms, t:torch.Tensor) -> torch.Tensor:
     table = ms.log_sigmas if type(ms).sigma is ModelSamplingDiscrete.sigma else None
     if table is None or table.device.type != "cpu" or table.dtype != torch.float32:
         return ms.sigma(t).to("cpu", torch.float32)
-    w = t.frac()   # t is a linspace inside [0, T - 1]: no clamp, no NaN
-    return ((1 - w) * table[t.floor().long()] + w * table[t.ceil().long()]).exp()
+    x, log_table = t.numpy(), table.detach().numpy()   # t is a linspace inside [0, T - 1]: no clamp, no NaN
+    low = np.floor(x)
+    w = x - low                                        # exact in float32, as torch's frac
+    return torch.from_numpy((1 - w) * log_table[low.astype(np.int64)] + w * log_table[np.ceil(x).astype(np.int64)]).exp_()
 
 def _even_in_time(ms, steps:int, drop_last:bool) -> torch.Tensor:
-    "`sigma(t)` at evenly spaced float32 times from timestep(sigma_max) to timestep(sigma_min)."
+    "`sigma(t)` at evenly spaced float32 times from timestep(sigma_max) to timestep(sigma_min), ending in 0."
     start, end, ends_at_zero = _time_ends(ms)
     if drop_last: return _append_zero(_sigma_at(ms, torch.linspace(start, end, steps + 1)[:-1]))
-    s = _sigma_at(ms, torch.linspace(start, end, steps + 1 if ends_at_zero else steps))
-    return s if ends_at_zero else _append_zero(s)
+    if not ends_at_zero: return _append_zero(_sigma_at(ms, torch.linspace(start, end, steps)))
+    s = _sigma_at(ms, torch.linspace(start, end, steps + 1))
+    s[-1] = 0.0   # sigma(end) is within 1e-5 of 0: the schedule ends at exactly 0
+    return s
 
 @scheduler("normal")
 def normal_scheduler(model_sampling, steps:int) -> torch.Tensor:
@@ -99,39 +200,82 @@ def sgm_uniform_scheduler(model_sampling, steps:int) -> torch.Tensor:
     return _even_in_time(model_sampling, steps, drop_last=True)
 
 # %% ../nbs/09_schedulers.ipynb #a770797d
+KARRAS_RHO_MAX = 1000.0   # beyond it, float32 rounding of sigma^(1/rho) moves the top step by more than 1e-4
+
+@functools.lru_cache(maxsize=256)
+def karras_rho_range(sigma_min:float, sigma_max:float, # the noise levels the steps run between, > 0
+                     dtype=torch.float32, # the precision of the ramp in sigma^(1/rho)
+                    ) -> tuple:
+    "`(lowest, highest)` rho whose ramp keeps sigma_min^(1/rho) at least 8 ulps of sigma_max^(1/rho), both inside `dtype`."
+    info = torch.finfo(dtype)
+    bits = round(-math.log2(info.eps)) - 3   # sigma_max^(1/rho) / sigma_min^(1/rho) <= 2^bits
+    lowest = math.log(sigma_max / sigma_min) / (bits * math.log(2))
+    if sigma_max > 1: lowest = max(lowest, math.log(sigma_max) / math.log(info.max))
+    if sigma_min < 1: lowest = max(lowest, math.log(sigma_min) / math.log(info.tiny * 2.0 ** bits))
+    return lowest, KARRAS_RHO_MAX
+
 @scheduler("karras")
 def karras_scheduler(model_sampling, steps:int, rho:float=7.0) -> torch.Tensor:
     "Karras et al. (2022), eq. 5: evenly spaced in sigma^(1/rho)."
     rho = check_number("rho", rho, positive=True)
-    lo, hi = (v ** (1 / rho) for v in _range(model_sampling))
+    lo, hi = _range(model_sampling, "karras")
+    lowest, highest = karras_rho_range(lo, hi)
+    if not lowest <= rho <= highest:
+        raise ValueError(f"rho must be in [{lowest!r}, {highest!r}] for karras from sigma_max={hi!r} to sigma_min={lo!r} "
+                         "(below, sigma^(1/rho) spans more than float32 resolves and the last steps fall to 0; above, "
+                         f"float32 rounding moves every step); got {rho!r}")
+    lo, hi = lo ** (1 / rho), hi ** (1 / rho)
     return _append_zero((hi + torch.linspace(0, 1, steps) * (lo - hi)) ** rho)
 
 @scheduler("exponential")
 def exponential_scheduler(model_sampling, steps:int) -> torch.Tensor:
     "Evenly spaced in log sigma."
-    lo, hi = _range(model_sampling)
+    lo, hi = _range(model_sampling, "exponential")
     return _append_zero(torch.linspace(math.log(hi), math.log(lo), steps).exp())
 
 @scheduler("polyexponential")
 def polyexponential_scheduler(model_sampling, steps:int, rho:float=1.0) -> torch.Tensor:
     "k-diffusion's polynomial in log sigma: log sigma = lo + (1 - ramp)^rho (hi - lo)."
     rho = check_number("rho", rho, positive=True)
-    lo, hi = (math.log(v) for v in _range(model_sampling))
+    lo, hi = (math.log(v) for v in _range(model_sampling, "polyexponential"))
     return _append_zero(torch.exp(torch.linspace(1, 0, steps) ** rho * (hi - lo) + lo))
+
+# %% ../nbs/09_schedulers.ipynb #b98cd05a
+_KL_FLOAT32_UP_TO = 2.0 ** 24 / 1000   # above this sigma_max, atan(sigma_max) in float32 moves the top step by > 0.1%
 
 @scheduler("kl_optimal")
 def kl_optimal_scheduler(model_sampling, steps:int) -> torch.Tensor:
     "Align Your Steps' KL-optimal schedule (Sabour et al. 2024): evenly spaced in atan(sigma)."
-    lo, hi = _range(model_sampling)
+    lo, hi = _range(model_sampling, "kl_optimal")
+    if hi > _KL_FLOAT32_UP_TO: return _append_zero(_kl_optimal_wide(lo, hi, steps))
     a = torch.arange(steps, dtype=torch.float32).div_(max(steps - 1, 1))
-    return _append_zero((a * math.atan(lo) + (1 - a) * math.atan(hi)).tan_())
+    s = (a * math.atan(lo) + (1 - a) * math.atan(hi)).tan_()
+    if not _never_rises(s): s = _kl_optimal_wide(lo, hi, steps)   # float32 rounding rose: the steps are too dense for it
+    return _append_zero(s)
+
+def _kl_optimal_wide(lo:float, hi:float, steps:int) -> torch.Tensor:
+    "kl_optimal in float64: tan of the angle up to pi/4, above it 1/tan of the complement (the same ramp in atan(1/sigma))."
+    a = torch.arange(steps, dtype=torch.float64) / max(steps - 1, 1)
+    angle, complement = a * math.atan(lo) + (1 - a) * math.atan(hi), a * math.atan(1 / lo) + (1 - a) * math.atan(1 / hi)
+    return torch.where(angle <= math.pi / 4, angle.tan(), 1 / complement.tan()).float()
+
+_EXP_LIMIT = math.log(_F32.max)   # float32 exp overflows beyond 88.72
 
 @scheduler("vp")
 def vp_scheduler(model_sampling, steps:int, beta_d:float=19.9, beta_min:float=0.1, eps_s:float=1e-3) -> torch.Tensor:
     "The variance-preserving SDE's noise levels (Song et al. 2021), t from 1 to eps_s (the model's range is not read)."
     beta_d, beta_min = check_number("beta_d", beta_d, positive=True), check_number("beta_min", beta_min, minimum=0.0)
-    t = torch.linspace(1, check_number("eps_s", eps_s, positive=True, maximum=1.0), steps)
-    return _append_zero(torch.sqrt(torch.exp(beta_d * t ** 2 / 2 + beta_min * t) - 1))
+    eps_s = check_number("eps_s", eps_s, positive=True)
+    if eps_s >= 1.0: raise ValueError(f"eps_s must be in (0, 1): vp's time runs from 1 down to eps_s; got {eps_s!r}")
+    t = torch.linspace(1, eps_s, steps)
+    s = torch.sqrt(torch.exp(beta_d * t ** 2 / 2 + beta_min * t) - 1)
+    if not float(s[0]) <= _F32.max:
+        raise ValueError(f"beta_d / 2 + beta_min must be <= {_EXP_LIMIT:.4f}: beyond it vp's top sigma sqrt(exp(beta_d / 2 + "
+                         f"beta_min) - 1) leaves float32; got beta_d={beta_d!r}, beta_min={beta_min!r}")
+    if not float(s[-1]) > 0:
+        raise ValueError("beta_d eps_s^2 / 2 + beta_min eps_s must exceed 2^-24 (6e-08): below it exp rounds to 1 in float32 "
+                         f"and vp's last sigma is 0; got beta_d={beta_d!r}, beta_min={beta_min!r}, eps_s={eps_s!r}")
+    return _append_zero(s)
 
 # %% ../nbs/09_schedulers.ipynb #7d0157b6
 def _beta_continued_fraction(a, b, x, max_iter:int=300):
@@ -148,12 +292,27 @@ def _beta_continued_fraction(a, b, x, max_iter:int=300):
         if m % 8 == 0 and ((d * c - 1).abs() < 1e-15).all(): break
     return h
 
+def _unit_interval(name:str, x) -> torch.Tensor:
+    "`x` as a float64 tensor of values in [0, 1], or an error naming `name`."
+    try: x = torch.as_tensor(x, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a number or tensor of numbers in [0, 1], got {type(x).__name__}") from None
+    if not bool(((x >= 0) & (x <= 1)).all()): raise ValueError(f"{name} must lie in [0, 1] (no NaN), got {x.flatten()[:5].tolist()}")
+    return x
+
+def _positive(a, b) -> tuple:
+    return check_number("a", a, positive=True), check_number("b", b, positive=True)
+
 def betainc(a:float, # alpha > 0
             b:float, # beta > 0
             x:torch.Tensor, # points in [0, 1]
            ) -> torch.Tensor:
     "The regularized incomplete beta function I_x(a, b), the CDF of Beta(a, b), in float64."
-    x = torch.as_tensor(x, dtype=torch.float64)
+    (a, b), x = _positive(a, b), _unit_interval("x", x)
+    return _betainc(a, b, x)
+
+def _betainc(a:float, b:float, x:torch.Tensor) -> torch.Tensor:
+    "`betainc` on checked arguments."
     swap = x > (a + 1) / (a + b + 2)                 # I_x(a, b) = 1 - I_{1-x}(b, a) converges faster there
     a_, b_ = torch.full_like(x, a), torch.full_like(x, b)
     a_, b_, xs = torch.where(swap, b_, a_), torch.where(swap, a_, b_), torch.where(swap, 1 - x, x)
@@ -166,10 +325,10 @@ def beta_ppf(p:torch.Tensor, # probabilities in [0, 1]
              a:float, b:float, # the Beta distribution's alpha and beta, > 0
             ) -> torch.Tensor:
     "The inverse CDF (quantile function) of Beta(a, b), float64, by bracketed Newton iterations."
-    p = torch.as_tensor(p, dtype=torch.float64)
+    (a, b), p = _positive(a, b), _unit_interval("p", p)
     u = torch.linspace(0, 1, 2049, dtype=torch.float64)
     grid = (u * math.pi / 2).sin() ** 2              # denser near 0 and 1, where the CDF is steep
-    cdf = betainc(a, b, grid)
+    cdf = _betainc(a, b, grid)
     i = torch.searchsorted(cdf, p).clamp(1, len(u) - 1)
     w = ((p - cdf[i - 1]) / (cdf[i] - cdf[i - 1]).clamp_min(1e-300)).clamp(0, 1)
     lo, hi, x = grid[i - 1], grid[i], ((u[i - 1] + w * (u[i] - u[i - 1])) * math.pi / 2).sin() ** 2
@@ -178,7 +337,7 @@ def beta_ppf(p:torch.Tensor, # probabilities in [0, 1]
     x = torch.where(i == 1, ((p.log() + math.log(a) + log_b) / a).exp().clamp(lo, hi), x)
     x = torch.where(i == len(u) - 1, 1 - ((torch.log1p(-p) + math.log(b) + log_b) / b).exp().clamp(1 - hi, 1 - lo), x)
     for _ in range(50):
-        f = betainc(a, b, x) - p
+        f = _betainc(a, b, x) - p
         lo, hi = torch.where(f < 0, x, lo), torch.where(f > 0, x, hi)
         newton = x - f / ((a - 1) * x.log() + (b - 1) * torch.log1p(-x) - log_b).exp()
         new = torch.where((newton > lo) & (newton < hi), newton, (lo + hi) / 2)
@@ -193,26 +352,34 @@ def _rint(v:torch.Tensor) -> torch.Tensor:
     half = v.floor() + 0.5
     return torch.where((v - half).abs() < 1e-9, half, v).round()
 
+@functools.lru_cache(maxsize=64)
+def _beta_picks(steps:int, n:int, alpha:float, beta:float) -> torch.Tensor:
+    "The table indices of the Beta(alpha, beta) quantiles 1 - i/steps in a table of n, repeats skipped (cached)."
+    q = 1 - torch.arange(steps, dtype=torch.float64) / steps
+    idx = _rint(beta_ppf(q, alpha, beta) * (n - 1)).long()
+    return idx[torch.cat([idx.new_ones(1, dtype=torch.bool), idx[1:] != idx[:-1]])]
+
 @scheduler("beta")
 def beta_scheduler(model_sampling, steps:int, alpha:float=0.6, beta:float=0.6) -> torch.Tensor:
     "Table entries at the Beta(alpha, beta) quantiles 1 - i/steps (Lee et al. 2024), repeats skipped."
     alpha, beta = check_number("alpha", alpha, positive=True), check_number("beta", beta, positive=True)
     s = _table(model_sampling)
-    q = 1 - torch.arange(steps, dtype=torch.float64) / steps
-    idx = _rint(beta_ppf(q, alpha, beta) * (len(s) - 1)).long()
-    keep = torch.cat([idx.new_ones(1, dtype=torch.bool), idx[1:] != idx[:-1]])
-    return _append_zero(s[idx[keep]])
+    return _append_zero(s[_beta_picks(steps, len(s), alpha, beta)])
 
 # %% ../nbs/09_schedulers.ipynb #cfb181b7
 @scheduler("linear_quadratic")
 def linear_quadratic_scheduler(model_sampling, steps:int, threshold_noise:float=0.025,
                                linear_steps:int|None=None) -> torch.Tensor:
     "Mochi's schedule: the noise fraction falls linearly to `threshold_noise`, then quadratically to 0."
+    tau = check_number("threshold_noise", threshold_noise, minimum=0.0, maximum=1.0)
+    if linear_steps is not None: linear_steps = check_int("linear_steps", linear_steps, minimum=1)
     sigma_max = model_sampling.sigma_max.detach().to("cpu", torch.float32)
     if steps == 1: return torch.tensor([1.0, 0.0]) * sigma_max
-    tau = check_number("threshold_noise", threshold_noise, minimum=0.0, maximum=1.0)
-    m = steps // 2 if linear_steps is None else check_int("linear_steps", linear_steps, minimum=1)
+    m = steps // 2 if linear_steps is None else linear_steps
     if m >= steps: raise ValueError(f"linear_steps must be < steps ({steps}), got {m}")
+    if tau > 2 * m / (steps + m):
+        raise ValueError(f"threshold_noise must be <= 2 m / (steps + m) = {2 * m / (steps + m)!r} for steps={steps} with m={m} "
+                         f"linear steps: beyond it the quadratic part overshoots and sigmas turn negative; got {tau!r}")
     d, q2 = m - tau * steps, (steps - m) ** 2
     a, b = d / (m * q2), tau / m - 2 * d / q2
     i = torch.arange(steps, dtype=torch.float64)
@@ -224,7 +391,11 @@ def linear_quadratic_scheduler(model_sampling, steps:int, threshold_noise:float=
 def laplace_scheduler(model_sampling, steps:int, mu:float=0.0, beta:float=0.5) -> torch.Tensor:
     "Hang et al. (2024): log sigma Laplace-distributed around mu with scale beta, clamped to the model's range."
     mu, beta = check_number("mu", mu), check_number("beta", beta, positive=True)
-    lo, hi = _range(model_sampling)
+    for name, value in (("mu", mu), ("beta", beta)):
+        if abs(value) > _F32.max:
+            raise ValueError(f"{name} must be a float32 number (|{name}| <= {_F32.max!r}): beyond it laplace's float32 "
+                             f"arithmetic gives NaN; got {value!r}")
+    lo, hi = _range(model_sampling, "laplace")
     x = 0.5 - torch.linspace(0, 1, steps)
     return _append_zero(torch.exp(mu - beta * torch.sign(x) * torch.log(1 - 2 * x.abs() + 1e-5)).clamp(lo, hi))
 
@@ -234,7 +405,7 @@ def sd_turbo_scheduler(model_sampling, steps:int, denoise:float=1.0) -> torch.Te
     denoise = check_number("denoise", denoise, minimum=0.0, maximum=1.0)
     if float(model_sampling.timestep(model_sampling.sigma_max)) < 999:
         raise ValueError("sd_turbo needs a model sampling timed in DDPM steps (timestep(sigma_max) >= 999), "
-                         f"got {type(model_sampling).__name__}")
+                         f"got model_sampling={_describe(model_sampling)}")
     start = 10 - int(10 * denoise)
     t = torch.arange(999, 0, -100)[start:start + steps]
     return _append_zero(model_sampling.sigma(t).to("cpu", torch.float32))
@@ -243,28 +414,17 @@ def sd_turbo_scheduler(model_sampling, steps:int, denoise:float=1.0) -> torch.Te
 REFERENCE_SCHEDULER_NAMES = ("simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal",
                              "linear_quadratic", "kl_optimal")
 SCHEDULER_NAMES = REFERENCE_SCHEDULER_NAMES + tuple(n for n in SCHEDULERS if n not in REFERENCE_SCHEDULER_NAMES)
-_NEEDS = ("sigma_min", "sigma_max", "timestep", "sigma")
-
-def _check_model_sampling(ms):
-    "Refuse anything that is not a model sampling: a 1-D `sigmas` table, sigma_min, sigma_max, timestep() and sigma()."
-    s = getattr(ms, "sigmas", None)
-    if not (isinstance(s, torch.Tensor) and s.ndim == 1 and len(s) >= 2 and all(hasattr(type(ms), a) or hasattr(ms, a) for a in _NEEDS)):
-        raise TypeError("model_sampling must have a 1-D `sigmas` table of 2 or more noise levels, sigma_min, sigma_max, "
-                        f"timestep() and sigma(), as model_sampling('discrete') has; got {type(ms).__name__}")
-    return s
-
 def calculate_sigmas(model_sampling, # a model sampling (its `sigmas` table, `sigma_min`/`sigma_max`, `timestep`/`sigma`)
                      name:str, # one of SCHEDULER_NAMES
-                     steps:int, # number of sampling steps, >= 1
+                     steps:int, # number of sampling steps, 1 to MAX_STEPS
                      **options, # the scheduler's own options, e.g. rho=7.0 for karras
                     ) -> torch.Tensor:
     "The step schedule `name` with `steps` steps for `model_sampling`: float32 sigmas ending in 0."
-    table = _check_model_sampling(model_sampling)
     fn = SCHEDULERS.get(name) if isinstance(name, str) else None
-    if fn is None: check_choice("name", name, SCHEDULER_NAMES)
-    if type(steps) is not int or steps < 1: steps = check_int("steps", steps, minimum=1)
-    sigmas = fn(model_sampling, steps, **options)
-    return sigmas if table.device.type == "cpu" else sigmas.to(table.device)
+    if fn is None:
+        _check_model_sampling(model_sampling)
+        check_choice("name", name, SCHEDULER_NAMES)
+    return _run(name, fn, model_sampling, steps, options)
 
 # %% ../nbs/09_schedulers.ipynb #723a6827
 AYS_SIGMAS = {  # Sabour et al. (2024): the published 10-step noise levels
@@ -295,8 +455,8 @@ def loglinear_interp(levels, # decreasing noise levels
 def _published(levels, steps:int, denoise:float, what:str) -> torch.Tensor:
     "A published schedule for `steps` steps, its last `round(steps * denoise)` kept, the final level made 0."
     denoise = check_number("denoise", denoise, minimum=0.0, maximum=1.0)
-    if denoise <= 0.0: return torch.zeros(0)
     keep = round(steps * denoise) if denoise < 1.0 else steps
+    if keep == 0: return torch.zeros(0)   # denoise 0, or too small for one step: nothing to run
     s = list(levels) if len(levels) == steps + 1 else loglinear_interp(levels, steps + 1)
     s = s[-(keep + 1):]
     s[-1] = 0
@@ -304,20 +464,20 @@ def _published(levels, steps:int, denoise:float, what:str) -> torch.Tensor:
 
 # %% ../nbs/09_schedulers.ipynb #8a78a504
 def align_your_steps(model_type:str, # "SD1", "SDXL" or "SVD"
-                     steps:int=10, # number of steps, >= 1
+                     steps:int=10, # number of steps, 1 to MAX_STEPS
                      denoise:float=1.0, # fraction of the schedule to run, in [0, 1]
                     ) -> torch.Tensor:
     "Align Your Steps (Sabour et al. 2024): the published schedule of `model_type`, interpolated to `steps`."
     levels = AYS_SIGMAS[check_choice("model_type", model_type, tuple(AYS_SIGMAS))]
-    return _published(levels, check_int("steps", steps), denoise, "align_your_steps")
+    return _published(levels, check_steps("steps", steps), denoise, "align_your_steps")
 
 def optimal_steps_sigmas(model_type:str, # "FLUX", "Wan" or "Chroma"
-                         steps:int, # number of steps, >= 1
+                         steps:int, # number of steps, 1 to MAX_STEPS
                          denoise:float=1.0, # fraction of the schedule to run, in [0, 1]
                         ) -> torch.Tensor:
     "OptimalSteps (Pei et al. 2025): the published noise fractions of `model_type`, interpolated to `steps`."
     levels = OPTIMAL_STEPS_SIGMAS[check_choice("model_type", model_type, tuple(OPTIMAL_STEPS_SIGMAS))]
-    return _published(levels, check_int("steps", steps), denoise, "optimal_steps_sigmas")
+    return _published(levels, check_steps("steps", steps), denoise, "optimal_steps_sigmas")
 
 # %% ../nbs/09_schedulers.ipynb #cbb61683
 GITS_SIGMAS = (  # every noise level the GITS tables use, largest first (SD 1.5's range)
@@ -354,14 +514,14 @@ GITS_TABLES = {  # coeff -> for 2..20 steps, the indices into GITS_SIGMAS of eac
 }
 
 def gits_sigmas(coeff:float=1.2, # GITS coefficient, 0.80 to 1.50 in steps of 0.05
-                steps:int=10, # number of steps, >= 2
+                steps:int=10, # number of steps, 2 to MAX_STEPS
                 denoise:float=1.0, # fraction of the schedule to run, in [0, 1]
                ) -> torch.Tensor:
     "GITS (Chen et al. 2024): the published SD 1.5 schedule for `steps` steps at `coeff` (interpolated beyond 20)."
     key = round(check_number("coeff", coeff), 2)
     if key not in GITS_TABLES:
         raise ValueError(f"coeff must be one of {', '.join(f'{k:.2f}' for k in GITS_TABLES)}; got {coeff!r}")
-    steps = check_int("steps", steps, minimum=2)
+    steps = check_steps("steps", steps, minimum=2)
     rows = GITS_TABLES[key]
     levels = [GITS_SIGMAS[i] for i in rows[min(steps, 20) - 2]]
     return _published(levels, steps, denoise, "gits_sigmas")

@@ -6,118 +6,24 @@
 from __future__ import annotations
 
 import math
-import struct
-import warnings
 
 import torch
 
 from .core import check_choice, check_int, check_number
-from .samplers import (ModelCall, Steps, ancestral_split, check_sigmas, euler_step, flow_alpha, lincomb, log_snr, phi,
+from .checks import check_callable, check_finite, check_flag, checked_map, check_noise_options as _check_noise_options
+from .samplers import (ModelCall, Steps, ancestral_split, euler_step, flow_alpha, lincomb, log_snr, phi,
                               progress, register_sampler, report, sigma_from_log_snr)
-from .multistep import res_multistep
+from .noise import BrownianTreeNoiseSampler, brownian_noise, default_noise_sampler, noise_caller, seeded_noise
+from .multistep import sample_res_multistep_ancestral   # its chapter is the multistep one
 
 # %% auto #0
-__all__ = ['default_noise_sampler', 'BrownianTreeNoiseSampler', 'seeded_noise', 'brownian_noise', 'noise_caller',
-           'sample_euler_ancestral', 'sample_dpm_2_ancestral', 'sample_dpmpp_2s_ancestral', 'snr_steps',
-           'sample_dpmpp_2m_sde', 'sample_dpmpp_2m_sde_gpu', 'sample_dpmpp_2m_sde_heun', 'sample_dpmpp_2m_sde_heun_gpu',
-           'sample_dpmpp_3m_sde', 'sample_dpmpp_3m_sde_gpu', 'sample_dpmpp_sde', 'sample_dpmpp_sde_gpu', 'sample_ddpm',
-           'sample_lcm', 'sample_res_multistep_ancestral', 'er_sde_noise_scaler', 'sample_er_sde', 'sample_seeds_2',
-           'sample_seeds_3', 'sa_solver_weights', 'sample_sa_solver', 'sample_sa_solver_pece']
-
-# %% ../nbs/12_sde.ipynb #e728e22d
-def default_noise_sampler(x:torch.Tensor, # the latent whose shape, dtype and device the noise takes
-                          seed:int|None=None, # seeds a generator on x's device; None: torch's global generator
-                          generator:torch.Generator|None=None, # draw from this generator instead (any device)
-                         ):
-    "Standard normal noise like `x`, one draw per call: ComfyUI's default noise for most samplers."
-    if generator is None and seed is not None:
-        generator = torch.Generator(device=x.device).manual_seed(check_int("seed", seed, 0))
-    device = x.device if generator is None else generator.device
-    def noise(sigma, sigma_next):
-        n = torch.randn(x.shape, dtype=x.dtype, layout=x.layout, device=device, generator=generator)
-        return n if n.device == x.device else n.to(x.device)
-    return noise
-
-# %% ../nbs/12_sde.ipynb #93b772ad
-def _identity(sigma): return sigma
-def _f32(v:float) -> float: return struct.unpack("f", struct.pack("f", v))[0]   # v rounded to float32
-
-class BrownianTreeNoiseSampler:
-    "Brownian-motion increments as noise, from one torchsde Brownian tree per image (or one for the batch)."
-    host_times = True   # may be queried with Python floats, so that no device value is read
-
-    def __init__(self, x:torch.Tensor, # the latent whose shape, dtype and device the noise takes
-                 sigma_min, sigma_max, # the interval of noise levels the tree spans
-                 seed=None, # an int (image b gets seed + b), a list of one seed per image, or None (random)
-                 transform=_identity, # maps a noise level to the tree's time
-                 cpu:bool=False, # keep the tree on the CPU and copy each draw to x's device
-                 per_item:bool|None=None, # a tree per image; False: one over the batch, as ComfyUI's for an int seed; None: per image when seeded
-                ):
-        try: import torchsde   # imported only when a Brownian sampler runs
-        except ImportError:
-            raise ImportError("the Brownian-tree noise of the DPM++ SDE samplers needs torchsde: pip install torchsde "
-                              "(or sched_nb[sde]); or pass noise_sampler=... to use another noise") from None
-        self.transform, self.cpu, self.x_like = transform, cpu, (x.shape, x.dtype, x.device)
-        t0, t1 = transform(torch.as_tensor(sigma_min)), transform(torch.as_tensor(sigma_max))
-        self.sign = 1 if t0 < t1 else -1
-        t0, t1 = (t0, t1) if t0 < t1 else (t1, t0)
-        b = x.shape[0]
-        if per_item is None: per_item = seed is not None   # unseeded noise is random anyway: one tree serves the batch
-        if seed is None: seed = torch.randint(0, 2 ** 63 - 1, ()).item()
-        if isinstance(seed, (list, tuple)):
-            if len(seed) != b: raise ValueError(f"seed must be an int or a list of {b} seeds (one per image), got {len(seed)} seeds")
-            seeds, shape = [check_int("seed", s, 0) for s in seed], (1, *x.shape[1:])
-        elif per_item: seeds, shape = [check_int("seed", seed, 0) + i for i in range(b)], (1, *x.shape[1:])
-        else: seeds, shape = [check_int("seed", seed, 0)], tuple(x.shape)
-        w0 = torch.zeros(shape, dtype=x.dtype, device="cpu" if cpu else x.device)
-        if cpu: t0, t1 = t0.detach().cpu(), t1.detach().cpu()
-        self.trees = [torchsde.BrownianTree(t0, w0, t1, entropy=s) for s in seeds]
-
-    def _increment(self, lo, hi) -> torch.Tensor:
-        "W(hi) - W(lo) for every image, lo <= hi."
-        if not self.trees: return torch.zeros(self.x_like[0], dtype=self.x_like[1])
-        with warnings.catch_warnings():   # torchsde rounds the tree's ends to its tolerance and warns that
-            warnings.simplefilter("ignore", UserWarning)   # the schedule's own end points lie a rounding outside
-            return torch.cat([tree(lo, hi) for tree in self.trees])
-
-    def __call__(self, sigma, sigma_next) -> torch.Tensor:
-        "The standard normal increment (W(sigma_next) - W(sigma)) / sqrt|sigma_next - sigma|, like x."
-        if isinstance(sigma, float) and isinstance(sigma_next, float) and self.transform is _identity:
-            lo, hi, sign = (sigma, sigma_next, 1) if sigma < sigma_next else (sigma_next, sigma, -1)
-            if self.cpu: lo, hi = _f32(lo), _f32(hi)
-            w = self._increment(lo, hi) * (self.sign * sign / math.sqrt(hi - lo))
-            return w.to(device=self.x_like[2], dtype=self.x_like[1], non_blocking=True)
-        t0, t1 = self.transform(torch.as_tensor(sigma)), self.transform(torch.as_tensor(sigma_next))
-        lo, hi, sign = (t0, t1, 1) if t0 < t1 else (t1, t0, -1)
-        if self.cpu: lo, hi = lo.detach().cpu().float(), hi.detach().cpu().float()
-        w = self._increment(lo, hi).to(device=t0.device, dtype=t0.dtype) * (self.sign * sign)
-        return (w / (t1 - t0).abs().sqrt()).to(device=self.x_like[2], dtype=self.x_like[1])
-
-# %% ../nbs/12_sde.ipynb #739be162
-def seeded_noise(x, extra_args=None, noise_sampler=None, generator=None):
-    "The noise source of a sampler whose default is seeded normal noise."
-    if noise_sampler is not None: return noise_sampler
-    return default_noise_sampler(x, seed=(extra_args or {}).get("seed"), generator=generator)
-
-def brownian_noise(x, sigmas, extra_args=None, noise_sampler=None, cpu:bool=True):
-    "The noise source of a DPM++ SDE sampler: a Brownian tree per image over the schedule's range, unless given."
-    if noise_sampler is not None: return noise_sampler
-    s = check_sigmas(sigmas)                                   # on the host: no device value is read
-    dtype = sigmas.dtype if isinstance(sigmas, torch.Tensor) and sigmas.is_floating_point() else torch.float32
-    lo, hi = (torch.tensor(v, dtype=dtype) for v in (s[s > 0].min().item(), s.max().item()))
-    return BrownianTreeNoiseSampler(x, lo, hi, seed=(extra_args or {}).get("seed"), cpu=cpu)
-
-def noise_caller(noise, call):
-    "`draw(i, j)`: noise for the step between levels i and j of the model call's table; host floats where the source takes them."
-    if getattr(noise, "host_times", False):
-        levels = call.table.cpu().tolist()                     # read once, before the loop
-        return lambda i, j: noise(levels[i], levels[j])
-    return lambda i, j: noise(call.sigma(i), call.sigma(j))
+__all__ = ['sample_euler_ancestral', 'sample_dpm_2_ancestral', 'sample_dpmpp_2s_ancestral', 'snr_steps', 'sample_dpmpp_2m_sde',
+           'sample_dpmpp_2m_sde_gpu', 'sample_dpmpp_2m_sde_heun', 'sample_dpmpp_2m_sde_heun_gpu', 'sample_dpmpp_3m_sde',
+           'sample_dpmpp_3m_sde_gpu', 'sample_dpmpp_sde', 'sample_dpmpp_sde_gpu', 'sample_ddpm', 'sample_lcm',
+           'er_sde_noise_scaler', 'sample_er_sde', 'sample_seeds_2', 'sample_seeds_3', 'sa_solver_weights',
+           'sample_sa_solver', 'sample_sa_solver_pece']
 
 # %% ../nbs/12_sde.ipynb #0e8a68e2
-def _check_noise_options(eta, s_noise):
-    return check_number("eta", eta, minimum=0.0), check_number("s_noise", s_noise, minimum=0.0)
-
 def _ancestral(st, eta:float):
     "`(down, up, scale)` per step, in the model's own form (flow or not), as host tensors."
     return ancestral_split(st.sigma, st.sigma_next, eta, st.flow)
@@ -352,7 +258,7 @@ def _sde_2s_coefficients(st, lam, eta:float, r:float):
 @torch.no_grad()
 def _dpmpp_sde(model, x, sigmas, extra_args, callback, disable, eta, s_noise, noise_sampler, r, cpu):
     eta, s_noise = _check_noise_options(eta, s_noise)
-    r = check_number("r", r, positive=True)
+    r = check_number("r", r, minimum=0.01, maximum=100.0)     # ComfyUI's range, less the r that weighs the stage by 1/(2r) -> inf
     st, lam = snr_steps(model, x, sigmas)
     last = st.sigma_next == 0
     s1, (a1, b1, n1), (a2, b2, n2) = _sde_2s_coefficients(st, lam, eta, r)
@@ -395,13 +301,8 @@ def sample_ddpm(model, x, sigmas, extra_args=None, callback=None, disable=None,
                ):
     "The DDPM ancestral step (Ho et al. 2020) on the variance-preserving form of the latent."
     st = Steps(model, x, sigmas)
-    s, nxt = st.sigma, st.sigma_next
-    abar, abar_next = 1 / (s * s + 1), 1 / (nxt * nxt + 1)
-    a = abar / abar_next
-    k = (1 - a) / ((1 - abar).sqrt() * s)                      # weight of x - D in the mean
-    grow = (1 + nxt * nxt).sqrt()                              # back to the k-diffusion latent
-    cx = grow * a.rsqrt() * ((1 + s * s).rsqrt() - k)
-    cd, cn = grow * a.rsqrt() * k, grow * ((1 - a) * (1 - abar_next) / (1 - abar)).sqrt()
+    nxt, r = st.sigma_next, (st.sigma_next / st.sigma) ** 2     # r = (1 - abar) abar' / ((1 - abar') abar)... = sigma'^2 / sigma^2
+    cx, cd, cn = r, 1 - r, nxt * (1 - r).clamp_min(0).sqrt()   # the posterior mean and std, in the k-diffusion latent
     draw = (nxt > 0).tolist()
     cx, cd, cn = cx.tolist(), cd.tolist(), cn.tolist()
     call, noise = ModelCall(model, x, st.host, extra_args), seeded_noise(x, extra_args, noise_sampler)
@@ -413,7 +314,7 @@ def sample_ddpm(model, x, sigmas, extra_args=None, callback=None, disable=None,
     return x
 
 # %% ../nbs/12_sde.ipynb #2c4bc1ee
-@register_sampler
+@register_sampler(keep_repeats=True)
 @torch.no_grad()
 def sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None,
                noise_sampler=None, # `noise_sampler(sigma, sigma_next) -> noise`; default seeded normal noise
@@ -430,15 +331,6 @@ def sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None,
         report(callback, i, x, call.sigma(i), call.sigma(i), denoised)
         x = renoise(call.sigma(i + 1), noise(call.sigma(i), call.sigma(i + 1)), denoised) if draw[i] else denoised
     return x
-
-# %% ../nbs/12_sde.ipynb #7b04d8c6
-@register_sampler
-@torch.no_grad()
-def sample_res_multistep_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None, eta:float=1.0,
-                                   s_noise:float=1.0, noise_sampler=None, generator:torch.Generator|None=None):
-    "RES second-order multistep (Zhang et al. 2024) down to sigma_down, then fresh noise up to the next sigma."
-    return res_multistep(model, x, sigmas, extra_args, callback, disable, eta=eta, s_noise=s_noise,
-                         noise_sampler=seeded_noise(x, extra_args, noise_sampler, generator))
 
 # %% ../nbs/12_sde.ipynb #e853fd4f
 def er_sde_noise_scaler(x):
@@ -470,10 +362,13 @@ def sample_er_sde(model, x, sigmas, extra_args=None, callback=None, disable=None
                   max_stage:int=3, # 1, 2 or 3: the solver's order
                  ):
     "Extended reverse-time SDE solver, ER-SDE-Solver-3 (Cui et al. 2023), in data prediction."
-    s_noise, max_stage = check_number("s_noise", s_noise, minimum=0.0), check_int("max_stage", max_stage, 1)
+    s_noise, max_stage = check_number("s_noise", s_noise, minimum=0.0, maximum=100.0), check_int("max_stage", max_stage, 1)
     if max_stage > 3: raise ValueError(f"max_stage must be 1, 2 or 3, got {max_stage}")
+    noise_scaler = check_callable("noise_scaler", noise_scaler, "a function f(x) of a tensor (ER-SDE's noise scaler)")
     st, lam = snr_steps(model, x, sigmas)
-    cx, cd, c2, c3, cn, er = _er_sde_coefficients(st, lam, noise_scaler or er_sde_noise_scaler)
+    cx, cd, c2, c3, cn, er = _er_sde_coefficients(st, lam, checked_map("noise_scaler", noise_scaler or er_sde_noise_scaler))
+    moves = st.sigma_next > 0                                  # the step to sigma = 0 lands on D: its weights are not used
+    check_finite("er_sde's weights (noise_scaler(sigma / alpha) overflows or is 0 at these noise levels)", *(c[moves] for c in (cx, cd, c2, c3, cn)))
     gap = torch.cat([er.new_ones(1), er[1:-1] - er[:-2]])      # er_i - er_(i-1), for the first difference
     gap2 = torch.cat([er.new_ones(2), (er[2:-1] - er[:-3]) / 2])[:st.n]   # (er_i - er_(i-2)) / 2
     last, draw = (st.sigma_next == 0).tolist(), s_noise > 0
@@ -534,7 +429,7 @@ def sample_seeds_2(model, x, sigmas, extra_args=None, callback=None, disable=Non
                    r:float=0.5, # where the stage lies, as a fraction of the step in log-SNR
                   ):
     "SEEDS-2 (Gonzalez et al. 2023): a two-stage stochastic exponential integrator in data prediction."
-    r = check_number("r", r, positive=True)
+    r = check_number("r", r, minimum=0.01, maximum=1.0)       # the stage lies inside the step (a tiny r weighs its slope by 1/(2r))
     st, h, last, [(s1, a1, c1, z1)], call, noise, inject, eta, s_noise = _seeds_setup(
         model, x, sigmas, extra_args, eta, s_noise, noise_sampler, (r,))
     z = -h * (eta + 1)
@@ -566,7 +461,7 @@ def sample_seeds_3(model, x, sigmas, extra_args=None, callback=None, disable=Non
                    r_1:float=1. / 3, r_2:float=2. / 3, # where the two stages lie, as fractions of the step in log-SNR
                   ):
     "SEEDS-3 (Gonzalez et al. 2023): a three-stage stochastic exponential integrator in data prediction."
-    r_1, r_2 = check_number("r_1", r_1, positive=True), check_number("r_2", r_2, positive=True)
+    r_1, r_2 = check_number("r_1", r_1, minimum=0.01, maximum=1.0), check_number("r_2", r_2, minimum=0.01, maximum=1.0)
     st, h, last, [(s1, a1, c1, z1), (s2, a2, c2, z2)], call, noise, inject, eta, s_noise = _seeds_setup(
         model, x, sigmas, extra_args, eta, s_noise, noise_sampler, (r_1, r_2))
     z = -h * (eta + 1)
@@ -655,11 +550,16 @@ def _sa_plan(st, lam, tau_func, predictor_order, corrector_order, use_pece, simp
 @torch.no_grad()
 def _sa_solver(model, x, sigmas, extra_args, callback, disable, tau_func, s_noise, noise_sampler,
                predictor_order, corrector_order, use_pece, simple_order_2, end_on_prediction):
-    s_noise = check_number("s_noise", s_noise, minimum=0.0)
+    s_noise = check_number("s_noise", s_noise, minimum=0.0, maximum=100.0)
     predictor_order, corrector_order = check_int("predictor_order", predictor_order, 1), check_int("corrector_order", corrector_order, 0)
+    if predictor_order > 6 or corrector_order > 6:            # ComfyUI's range: more images make the Lagrange weights ill-conditioned
+        raise ValueError(f"predictor_order and corrector_order must be at most 6, got {predictor_order} and {corrector_order}")
+    tau_func = check_callable("tau_func", tau_func, "a function tau(sigma) -> float >= 0")
+    use_pece, simple_order_2 = check_flag("use_pece", use_pece), check_flag("simple_order_2", simple_order_2)
+    end_on_prediction = check_flag("end_on_prediction", end_on_prediction)
     st, lam = snr_steps(model, x, sigmas)
     plan = _sa_plan(st, lam, tau_func or _default_tau(model), predictor_order, corrector_order, use_pece,
-                    bool(simple_order_2), s_noise)
+                    simple_order_2, s_noise)
     call, noise = ModelCall(model, x, st.host, extra_args), seeded_noise(x, extra_args, noise_sampler)
     keep, preds, x_pred, eps = max(predictor_order, corrector_order), [], x, None
     for i in progress(st.n, disable):

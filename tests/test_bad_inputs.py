@@ -92,7 +92,7 @@ ROWS = [
     row(lambda: EDMc({"sigma_min": 0.0}), ValueError, "sigma_min", "0.0", "> 0", id="sigma-min-0"),
     row(lambda: EDMc({"sigma_min": -1.0}), ValueError, "sigma_min", "-1.0", "> 0", id="sigma-min-negative"),
     row(lambda: EDMc({"sigma_min": 1e-300}), ValueError, "sigma_min", "1e-300", ">= 1.17549", id="sigma-min-below-float32"),
-    row(lambda: EDMc({"sigma_max": 1e300}), ValueError, "sigma_max", "1e+300", "<= 3.40282", id="sigma-max-beyond-float32"),
+    row(lambda: EDMc({"sigma_max": 1e300}), ValueError, "sigma_max", "1e+300", "<= 3.4027", id="sigma-max-beyond-float32"),
     row(lambda: EDMc({"sigma_data": 0}), ValueError, "sigma_data", "0.0", "> 0", id="edm-sigma-data-0"),
     row(lambda: Vc({"sigma_data": -0.5}), ValueError, "sigma_data", "-0.5", "> 0", id="v-sigma-data-negative"),
     row(lambda: EPS(sigma_data=0.0), ValueError, "sigma_data", "0.0", "> 0", id="eps-sigma-data-0"),
@@ -299,13 +299,20 @@ def test_presentation_layer_refuses(call, exc, parts, capsys, monkeypatch):
 
 # --- what is deliberately accepted -------------------------------------------------------------------
 
-@pytest.mark.parametrize("mu", [0.0, -0.5, -3.0, 1e-300, 50.0, -800.0, 800.0])
-def test_flux_shift_refuses_only_nan_and_inf(mu):
-    "Flux's shift is mu, the log of a factor: 0 and negative values are meaningful, every finite one is accepted."
+@pytest.mark.parametrize("mu", [0.0, -0.5, -3.0, 1e-300, 50.0, -70.0, 70.0])
+def test_flux_shift_accepts_zero_and_negative_values(mu):
+    "Flux's shift is mu, the log of a factor: 0 and negative values are meaningful, all of [-70, 70] is accepted."
     ms = Flux({"shift": mu})
     assert ms.shift == mu
-    assert torch.isfinite(ms.sigmas).all() and torch.isfinite(ms.log_sigmas).all()
+    assert torch.isfinite(ms.sigmas).all() and torch.isfinite(ms.log_sigmas).all() and ms.sigmas[0] > 0
     assert not ms.sigma(torch.linspace(0, 1, 11)).isnan().any()
+
+
+@pytest.mark.parametrize("mu", [-800.0, 800.0, -70.001, 70.001])
+def test_flux_shift_beyond_70_is_refused(mu):
+    "Past |mu| = 70 the table's first sigma (exp(mu) / (exp(mu) + T - 1)) leaves float32's normal numbers: refused."
+    with pytest.raises(ValueError, match=r"shift must lie in \[-70, 70\].*got " + repr(mu).replace(".", r"\.")):
+        Flux({"shift": mu})
 
 
 @pytest.mark.parametrize("percent, expected", [(-0.5, "start"), (1.5, "end"), (INF, "end"), (-INF, "start")])

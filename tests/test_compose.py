@@ -45,9 +45,19 @@ def test_defaults_per_schedule():
         "cosmos_rflow": "cosmos_rflow"}
 
 
+EDM_TIMED = ("discrete_edm", "continuous_edm")   # timestep ln(sigma) / 4: negative below sigma 1, -inf at 0
+
+
 @pytest.mark.parametrize("schedule", SCHEDULE_NAMES)
 @pytest.mark.parametrize("param", PARAM_NAMES + ["img_to_img"])
 def test_every_pair_builds(schedule, param):
+    if param == "lcm" and schedule in EDM_TIMED:
+        with pytest.raises(ValueError, match=r"'lcm' needs a schedule whose timestep is >= 0.*timestep\(0\) is -inf"):
+            model_sampling(schedule, param)
+        ms = compose.combine(SCHEDULES[schedule], PARAMETERIZATIONS[param])()   # built by hand: defined, never NaN
+        x = torch.ones(2, 3)
+        assert torch.isfinite(ms.calculate_denoised(torch.tensor([0.0, 1.0]), x, x)).all()
+        return
     ms = model_sampling(schedule, param)
     assert isinstance(ms, SCHEDULES[schedule]) and isinstance(ms, PARAMETERIZATIONS[param])
     assert type(ms).__mro__[1:3] == (SCHEDULES[schedule], SCHEDULES[schedule].__mro__[1])

@@ -38,9 +38,11 @@ def lineage(cls):
 
 
 def test_every_public_class_is_in_the_table():
-    names = {n for n in sched_nb.__all__ if isinstance(getattr(sched_nb, n), type)
-             and (issubclass(getattr(sched_nb, n), torch.nn.Module) or hasattr(getattr(sched_nb, n), "calculate_denoised"))}
-    names -= {"Denoiser", "GaussianMixtureDenoiser"}   # samplers' wrappers, not model samplings
+    "Every public schedule (a ScheduleBase) and every public parameterization (it has calculate_denoised) is in PARENT."
+    from sched_nb.core import ScheduleBase
+    classes = {n: getattr(sched_nb, n) for n in sched_nb.__all__ if isinstance(getattr(sched_nb, n), type)}
+    names = {n for n, c in classes.items()
+             if issubclass(c, ScheduleBase) or (hasattr(c, "calculate_denoised") and not issubclass(c, torch.nn.Module))}
     assert names == {c.__name__ for c in PARENT}
     assert len(PARAMETERIZATIONS) == 8 and len(SCHEDULES) == 9
 

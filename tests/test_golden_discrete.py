@@ -51,9 +51,26 @@ def test_discrete_matches_reference(case, device):
         expected = [reference_discrete_percent(ms.log_sigmas, p, n) for p in pct["in"]]
         # and that reaches the top of the table, unlike the reference
         assert ms.percent_to_sigma(1e-9) == pytest.approx(float(ms.sigma_max), rel=1e-4)
-    got = [ms.percent_to_sigma(p) for p in pct["in"]]
+    ins, expected = _start_differs(ms, pct["in"], expected)
+    got = [ms.percent_to_sigma(p) for p in ins]
     assert all(type(v) is float for v in got)
-    check_exact_or_one_ulp(got, expected, [reference_discrete_percent(ms.log_sigmas, p, n) for p in pct["in"]], "percent_to_sigma")
+    check_exact_or_one_ulp(got, expected, [reference_discrete_percent(ms.log_sigmas, p, n) for p in ins], "percent_to_sigma")
+
+
+def _start_differs(ms, ins, outs):
+    """The percents and golden values to compare exactly, after checking the one documented difference.
+
+    For a table above the reference's start sentinel 999999999.9 (the sqrt schedule here reaches 5.6e21), the
+    reference's percent_to_sigma(0) lies below percent_to_sigma(1e-9): sched_nb answers ten times the table's
+    largest sigma there, so that percent_to_sigma never increases with percent (03_discrete, 00_core).
+    """
+    top = float(ms.sigmas.max())
+    if top * 1.0001 < 999999999.9: return ins, outs
+    kept = [(p, o) for p, o in zip(ins, outs) if p > 0]
+    for p, o in zip(ins, outs):
+        if p <= 0:
+            assert o == 999999999.9 < top and ms.percent_to_sigma(p) == 10.0 * top
+    return [p for p, _ in kept], [o for _, o in kept]
 
 
 def test_golden_percent_to_sigma_is_exact_but_for_the_platforms_exp():
@@ -62,11 +79,11 @@ def test_golden_percent_to_sigma_is_exact_but_for_the_platforms_exp():
     for case in CASES:
         if case["percent_to_sigma"]["out"] is None: continue
         ms = ModelSamplingDiscrete(case["settings"])
-        got = [ms.percent_to_sigma(p) for p in case["percent_to_sigma"]["in"]]
-        e, n = check_exact_or_one_ulp(got, case["percent_to_sigma"]["out"],
-                                      [reference_discrete_percent(ms.log_sigmas, p) for p in case["percent_to_sigma"]["in"]])
+        ins, outs = _start_differs(ms, case["percent_to_sigma"]["in"], case["percent_to_sigma"]["out"])
+        got = [ms.percent_to_sigma(p) for p in ins]
+        e, n = check_exact_or_one_ulp(got, outs, [reference_discrete_percent(ms.log_sigmas, p) for p in ins])
         exact, total = exact + e, total + n
-    assert total == 72 and exact >= total - 1, (exact, total)
+    assert total == 70 and exact >= total - 1, (exact, total)   # 72 golden percents, two of them the start of the sqrt table
 
 
 def test_golden_covers_every_beta_schedule():

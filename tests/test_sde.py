@@ -255,7 +255,7 @@ def test_samples_converge_in_distribution(floor, name, few, many, flow):
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(name="euler_ancestral", eta=-0.1), "eta must be >= 0"), (dict(name="dpmpp_sde", r=0.0), "r must be > 0"),
+    (dict(name="euler_ancestral", eta=-0.1), "eta must be >= 0"), (dict(name="dpmpp_sde", r=0.0), "r must be >= 0.01"),
     (dict(name="dpmpp_2m_sde", solver_type="rk4"), "solver_type must be one of"),
     (dict(name="er_sde", max_stage=0), "max_stage must be an integer >= 1"),
     (dict(name="sa_solver", predictor_order=0), "predictor_order must be an integer >= 1"),
