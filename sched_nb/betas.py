@@ -63,7 +63,7 @@ def make_beta_schedule(schedule:str, # one of BETA_SCHEDULES: linear, cosine, sq
                        linear_end:float=2e-2, # last beta of the linear-family schedules, > 0
                        cosine_s:float=8e-3, # offset s of the cosine schedule
                       ) -> torch.Tensor:
-    "The float64 betas of a named DDPM beta schedule."
+    "The float64 betas of the DDPM beta schedule named `schedule`: linear, cosine, squaredcos_cap_v2, sqrt_linear or sqrt (the keys of BETA_SCHEDULES)."
     check_choice("beta_schedule", schedule, tuple(BETA_SCHEDULES))
     n = check_int("timesteps", n_timestep, maximum=MAX_TIMESTEPS)
     start = check_number("linear_start", linear_start, positive=True)

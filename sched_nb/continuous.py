@@ -53,6 +53,9 @@ class ModelSamplingContinuousEDM(ScheduleBase):
         s = {**self.setting_defaults, **settings_from_config(model_config)}
         self.set_parameters(s["sigma_min"], s["sigma_max"], s["sigma_data"])
 
+    def extra_repr(self):
+        return f"sigma_min={self.sigmas[0].item():.4g}, sigma_max={self.sigmas[-1].item():.4g}, sigma_data={self.sigma_data}"
+
     def set_parameters(self, sigma_min:float, # smallest noise level, > 0
                        sigma_max:float, # largest noise level, > sigma_min
                        sigma_data:float, # standard deviation of the data, > 0

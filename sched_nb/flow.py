@@ -119,6 +119,8 @@ class ModelSamplingDiscreteFlow(ScheduleBase):
         s = {**self.setting_defaults, **settings_from_config(model_config)}
         self.set_parameters(shift=s["shift"], multiplier=s["multiplier"])
 
+    def extra_repr(self): return f"shift={self.shift}, multiplier={self.multiplier}, timesteps={len(self.sigmas)}"
+
     def set_parameters(self, shift:float=1.0, # time shift alpha, > 0 (SD3: 3.0)
                        timesteps:int=1000, # size of the sigma table, >= 1
                        multiplier:float=1000, # scale of the network's timestep, > 0
@@ -162,6 +164,8 @@ class ModelSamplingFlux(ScheduleBase):
                 ):
         super().__init__()
         self.set_parameters(shift={**self.setting_defaults, **settings_from_config(model_config)}["shift"])
+
+    def extra_repr(self): return f"shift={self.shift}, timesteps={len(self.sigmas)}"
 
     def set_parameters(self, shift:float=1.15, # mu, the log of the time shift, in [-70, 70]
                        timesteps:int=10000, # size of the sigma table, >= 1

@@ -242,3 +242,15 @@ def test_conversions_do_not_synchronize(schedule):
         ms.calculate_denoised(x, torch.randn(8, 4, device="cuda"), torch.randn(8, 4, device="cuda"))
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("name, settings, shown", [
+    ("discrete_flow", {"shift": 3.0, "multiplier": 1.0}, ["shift=3.0", "multiplier=1.0", "timesteps=1000"]),
+    ("flux", {"shift": 0.5}, ["shift=0.5", "timesteps=10000"]),
+    ("continuous_edm", {"sigma_min": 0.002, "sigma_max": 80.0, "sigma_data": 0.5}, ["sigma_min=0.002", "sigma_max=80", "sigma_data=0.5"]),
+    ("continuous_v", {"sigma_min": 0.03, "sigma_max": 500.0}, ["sigma_min=0.03", "sigma_max=500"]),
+    ("stable_cascade", {"shift": 2.0}, ["shift=2.0"]),
+    ("discrete", {"zsnr": True}, ["zsnr=True"])])
+def test_a_model_samplings_repr_shows_its_settings(name, settings, shown):
+    text = repr(model_sampling(name, **settings))
+    assert all(s in text for s in shown), text

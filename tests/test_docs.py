@@ -163,3 +163,11 @@ def test_narrow_screens_get_a_contents_toggle(site):
     assert 'class="toggle-box"' in html and 'class="toggle"' in html
     css = (site / "static" / "sched_nb.css").read_text()
     assert re.search(r"@media \(max-width: 800px\).*\.sched-nb-page \{ margin-left: 0", css, re.S)
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_saved_small_and_without_widget_state(nb_path):
+    "Executing a notebook saves its widgets' state in the notebook's metadata: tens of KB that nothing reads."
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    assert "widgets" not in nb.get("metadata", {}), f"{nb_path.name} carries saved widget state: strip metadata.widgets"
+    assert nb_path.stat().st_size < 300_000, f"{nb_path.name} is {nb_path.stat().st_size:,} bytes"

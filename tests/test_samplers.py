@@ -1,5 +1,6 @@
 """Samplers against exact answers: the ODE end point of Gaussian data, the data distribution of a mixture,
 the denoiser wrapper with every parameterization, bad schedules, and no host reads inside a step."""
+import json
 import math
 
 import pytest
@@ -339,3 +340,21 @@ def test_denoiser_keeps_the_samplers_extra_args_from_the_network():
     out = sample_euler(den, x * sigmas[0], sigmas, extra_args={"seed": 7, "model_options": {}, "cond": "c"}, disable=True)
     torch.testing.assert_close(out, x * sigmas[0])   # eps = 0: the latent does not move
     assert calls == ["c", "c"]
+
+
+@pytest.mark.slow
+def test_progress_bar_in_jupyter_is_a_notebook_widget_unless_disabled():
+    "In a Jupyter kernel tqdm.auto draws a sampler's bar as a notebook widget that reaches n/n; disable=True draws none."
+    nbformat, nbclient = pytest.importorskip("nbformat"), pytest.importorskip("nbclient")
+    pytest.importorskip("ipywidgets")
+    setup = ("import torch\nfrom sched_nb.samplers import sample_euler, GaussianMixtureDenoiser\n"
+             "den = GaussianMixtureDenoiser([[0.0]], [1.0])\ns = torch.tensor([2.0, 1.0, 0.5, 0.0])")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
+        setup, "_ = sample_euler(den, torch.zeros(2, 1), s)", "_ = sample_euler(den, torch.zeros(2, 1), s, disable=True)")])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    shown, quiet = nb.cells[1].outputs, nb.cells[2].outputs
+    assert [o["output_type"] for o in shown] == ["display_data"], shown
+    assert "application/vnd.jupyter.widget-view+json" in shown[0]["data"]
+    state = json.dumps(nb.metadata.get("widgets", {}))
+    assert "3/3" in state, state[:2000]          # the widget's label at the end of the run
+    assert quiet == []
