@@ -16,7 +16,7 @@ from pathlib import Path
 __all__ = ['CULL_IDLE_S', 'CULL_INTERVAL_S', 'VOILA_SKIPPED_EXTENSIONS', 'EXPLORE_NEEDS_VOILA', 'atlas_table', 'atlas',
            'explorer_notebook', 'free_port', 'voila_command', 'voila_env', 'main']
 
-# %% ../nbs/20_cli.ipynb #fab323c9
+# %% ../nbs/20_cli.ipynb #504f6b09
 def atlas_table(models:dict, # {label: model sampling}
                ) -> str:
     "A text table of class, sigma_min, sigma_max and terminal SNR per model sampling."
@@ -28,6 +28,7 @@ def atlas_table(models:dict, # {label: model sampling}
              for l, c, s in rows]
     return "\n".join([head, "-" * len(head)] + lines)
 
+# %% ../nbs/20_cli.ipynb #98b6d250
 def atlas(out:str|Path="atlas.png", # where to write the PNG
           width:float=12.0, # figure width in inches
           height:float=5.5, # figure height in inches
@@ -46,23 +47,26 @@ def atlas(out:str|Path="atlas.png", # where to write the PNG
     fig.savefig(out, dpi=dpi)
     return out, atlas_table(models)
 
-# %% ../nbs/20_cli.ipynb #90010299
+# %% ../nbs/20_cli.ipynb #8ad88324
 def explorer_notebook() -> Path:
     "The explorer notebook shipped inside the package."
     import sched_nb
     return Path(sched_nb.__file__).resolve().parent / "explorer.ipynb"
 
+# %% ../nbs/20_cli.ipynb #6ac8e631
 def free_port() -> int:
     "A TCP port that is free on 127.0.0.1 right now."
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+# %% ../nbs/20_cli.ipynb #7fe4795f
 CULL_IDLE_S, CULL_INTERVAL_S = 40, 10  # a kernel with no page connected for 40 s is shut down, checked every 10 s
 # JupyterLab extensions that may be installed beside Voila but are made for JupyterLab's own interface: not loaded
 VOILA_SKIPPED_EXTENSIONS = ["jupyterlab-jupytext", "@voila-dashboards/jupyterlab-preview", "jupyterlab_pygments",
                             "@jupyter-notebook/lab-extension", "@jupyterlab/git", "jupyterlab-lsp"]
 
+# %% ../nbs/20_cli.ipynb #f1ff37e8
 def voila_command(port:int, # the port to serve on (127.0.0.1)
                   open_browser:bool=False, # let Voila open a browser tab
                   cull_idle:int=CULL_IDLE_S, # seconds without a connected page after which a kernel is shut down
@@ -76,6 +80,7 @@ def voila_command(port:int, # the port to serve on (127.0.0.1)
              ] + [f"--VoilaConfiguration.extension_denylist={e}" for e in VOILA_SKIPPED_EXTENSIONS] + culling
             + ([] if open_browser else ["--no-browser"]))
 
+# %% ../nbs/20_cli.ipynb #af7a378d
 def voila_env() -> dict:
     "The environment for Voila: this one, with the package's `share/` on `JUPYTER_PATH` (where its template is)."
     import os
@@ -97,6 +102,7 @@ def _int_in(lo:int, # smallest value allowed
     return parse
 
 def _parser() -> argparse.ArgumentParser:
+    "The parser of the `sched_nb` command line: the subcommands atlas and explore and their options."
     p = argparse.ArgumentParser(prog="sched_nb", description="See and compare diffusion model schedules.")
     sub = p.add_subparsers(dest="command")
     a = sub.add_parser("atlas", help="draw every model sampling on one figure and print their noise ranges")
@@ -111,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
 
 EXPLORE_NEEDS_VOILA = ("sched_nb explore needs Voila, which is not installed. Install it with\n"
                        "  pip install \"sched_nb[explore]\"     (an installed package; or simply: pip install voila)\n"
-                       "  pip install -e \".[explore]\"         (in a clone of the repository)")
+                       "  pip install -e \".[explore]\"         (in a clone of the repository; or pip install -e \".[dev]\",\n"
+                       "                                      the development setup, which has Voila too)")
 
 def main(argv:list|None=None, # the arguments; None: the command line
         ) -> int:

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from fastcore.basics import patch
 from tqdm import tqdm
 
 from .compose import model_sampling
@@ -57,7 +58,7 @@ def load_digits_data(split:str="train", # "train" (1500 digits), "test" (the 297
     keep = {"train": order[:N_TRAIN], "test": order[N_TRAIN:], "all": torch.arange(len(x))}[split]
     return x[keep], y[keep]
 
-# %% ../nbs/17_digits.ipynb #895214ed
+# %% ../nbs/17_digits.ipynb #0a7eb6b3
 def digit_mosaic(images:torch.Tensor, # [N, 1, 8, 8] (or [N, 8, 8]) images in [-1, 1]
                  ncol:int=8, # images per row
                  pad:int=1, # pixels between images (drawn as paper)
@@ -71,7 +72,13 @@ def digit_mosaic(images:torch.Tensor, # [N, 1, 8, 8] (or [N, 8, 8]) images in [-
         grid[r * (8 + pad):r * (8 + pad) + 8, c * (8 + pad):c * (8 + pad) + 8] = img
     return grid
 
-def show_digits(images:torch.Tensor, ncol:int=8, ax=None, title:str|None=None, pad:int=1):
+# %% ../nbs/17_digits.ipynb #3291693c
+def show_digits(images:torch.Tensor, # [N, 1, 8, 8] (or [N, 8, 8]) images in [-1, 1]
+                ncol:int=8, # images per row
+                ax=None, # matplotlib axes to draw on; None: a new small figure
+                title:str|None=None, # the axes' title
+                pad:int=1, # pixels between images
+               ):
     "Draw `digit_mosaic(images, ncol)` on `ax` (a new small figure when None); returns the axes."
     if ax is None:
         import matplotlib.pyplot as plt
@@ -85,7 +92,8 @@ def show_digits(images:torch.Tensor, ncol:int=8, ax=None, title:str|None=None, p
 # %% ../nbs/17_digits.ipynb #cabb0005
 class DigitsNet(torch.nn.Module):
     "A residual MLP `F(x_in, t)` on the 64 pixels of an 8x8 image; the rescaled timestep scales and shifts every block."
-    def __init__(self, t_start:float, t_end:float, # the network timesteps of sigma_min and sigma_max
+    def __init__(self, t_start:float, # the network timestep of sigma_min
+                 t_end:float, # the network timestep of sigma_max
                  width:int=128, # hidden units
                  depth:int=3, # residual blocks
                  n_freq:int=16, # Fourier frequencies of the time embedding
@@ -103,7 +111,10 @@ class DigitsNet(torch.nn.Module):
         self.lin1 = torch.nn.ModuleList([L(width, width) for _ in range(depth)])
         self.lin2 = torch.nn.ModuleList([L(width, width) for _ in range(depth)])
 
-    def forward(self, x_in:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
+    def forward(self, x_in:torch.Tensor, # [N, 1, 8, 8] scaled images
+                t:torch.Tensor, # [N] timesteps
+               ) -> torch.Tensor:
+        "The network's prediction for the images `x_in` at timesteps `t`, shaped like `x_in`."
         u = (t.float() - self.t_range[0]) / (self.t_range[1] - self.t_range[0])
         angles = u[:, None] * self.freqs
         e = self.time(torch.cat([angles.sin(), angles.cos()], 1))
@@ -113,7 +124,7 @@ class DigitsNet(torch.nn.Module):
             h = h + lin2(torch.nn.functional.silu(lin1(norm(h)) * (1 + scale) + shift))
         return self.out(h).reshape(x_in.shape).to(x_in.dtype)
 
-# %% ../nbs/17_digits.ipynb #cb22eed3
+# %% ../nbs/17_digits.ipynb #d284dbda
 DIGITS_MODELS = {  # name -> (schedule, parameterization, settings, the step schedule it is sampled with by default)
     "EPS": ("discrete", "eps", {}, "normal"),
     "V_PREDICTION": ("discrete", "v_prediction", {"zsnr": True}, "normal"),
@@ -129,24 +140,39 @@ def digits_model_sampling(name:str): # a key of DIGITS_MODELS (any case)
     schedule, parameterization, settings, _ = DIGITS_MODELS[_model_name(name)]
     return model_sampling(schedule, parameterization, **settings)
 
-def default_scheduler(model) -> str:
+# %% ../nbs/17_digits.ipynb #5abc0154
+def default_scheduler(model, # a key of DIGITS_MODELS (any case), or a Denoiser
+                     ) -> str:
     "The step schedule a digits model (a name or a Denoiser) is sampled with by default: simple for flow, else normal."
     if isinstance(model, str): return DIGITS_MODELS[_model_name(model)][3]
     return "simple" if isinstance(getattr(model, "model_sampling", None), CONST) else "normal"
 
-def digits_sigmas(name:str, steps:int=10, scheduler:str|None=None) -> torch.Tensor:
+# %% ../nbs/17_digits.ipynb #df225342
+def digits_sigmas(name:str, # a key of DIGITS_MODELS (any case)
+                  steps:int=10, # sampling steps
+                  scheduler:str|None=None, # a name in SCHEDULER_NAMES; None: the model's default
+                 ) -> torch.Tensor:
     "The step schedule of `steps` steps for the model `name`: its default scheduler when `scheduler` is None."
     return calculate_sigmas(digits_model_sampling(name), scheduler or default_scheduler(name), steps)
 
-# %% ../nbs/17_digits.ipynb #986d735c
-def training_sigmas(ms, n:int, generator:torch.Generator|None=None) -> torch.Tensor:
+# %% ../nbs/17_digits.ipynb #661f392e
+def training_sigmas(ms, # a digits model sampling (digits_model_sampling)
+                    n:int, # noise levels to draw
+                    generator:torch.Generator|None=None, # for reproducible draws
+                   ) -> torch.Tensor:
     "`n` training noise levels: a uniform step of a discrete table, or SD3's logit-normal for a flow schedule."
     if isinstance(ms, CONST):
         lo, hi = ms.sigmas[[0, -1]].tolist()
         return torch.randn(n, generator=generator).sigmoid().clamp(lo, hi)
     return ms.sigmas[torch.randint(len(ms.sigmas), (n,), generator=generator)]
 
-def digits_loss(ms, net, x0:torch.Tensor, sigma:torch.Tensor, noise:torch.Tensor) -> torch.Tensor:
+# %% ../nbs/17_digits.ipynb #01ee757f
+def digits_loss(ms, # the model sampling the network is trained for
+                net, # a network F(x_in, t), such as DigitsNet
+                x0:torch.Tensor, # [N, 1, 8, 8] clean images
+                sigma:torch.Tensor, # [N] noise levels
+                noise:torch.Tensor, # [N, 1, 8, 8] standard normal noise
+               ) -> torch.Tensor:
     "The parameterization's own training loss on a batch of clean images `x0` at noise levels `sigma`."
     x = ms.noise_scaling(sigma, noise, x0)
     s = sigma.view(-1, 1, 1, 1)
@@ -188,8 +214,9 @@ def train_digits(name:str, # a key of DIGITS_MODELS
                 "loss": avg, "seconds": round(time.perf_counter() - start, 1)}
     return den
 
-# %% ../nbs/17_digits.ipynb #59218c39
+# %% ../nbs/17_digits.ipynb #94dc16b7
 def _weights_path(name:str) -> Path:
+    "The shipped weights file of the model `name`."
     return Path(str(resources.files("sched_nb") / "data" / f"digits_{_model_name(name).lower()}.pt"))
 
 def save_digits_model(den:Denoiser, # a model from `train_digits`
@@ -202,6 +229,7 @@ def save_digits_model(den:Denoiser, # a model from `train_digits`
     torch.save({"config": den.net.config, "info": den.info, "state": state}, path)
     return path
 
+# %% ../nbs/17_digits.ipynb #65795561
 def load_digits_model(name:str, # a key of DIGITS_MODELS (any case)
                       path=None, # a file written by save_digits_model; default: the committed weights
                      ) -> Denoiser:
@@ -233,7 +261,7 @@ def sample_digits(model:Denoiser, # a digits model (load_digits_model)
     noise = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)).to(device)   # the same on every device
     return run_sampler(model, noise, sampler, scheduler, steps, seed=seed, callback=callback, **options)["x"]
 
-# %% ../nbs/17_digits.ipynb #3651b9b6
+# %% ../nbs/17_digits.ipynb #e2b3438f
 def train_digit_classifier(weight_decay:float=1e-3, # L2 penalty on the weights
                            iterations:int=200, # L-BFGS iterations (full batch)
                           ) -> torch.nn.Module:
@@ -252,7 +280,10 @@ def train_digit_classifier(weight_decay:float=1e-3, # L2 penalty on the weights
         opt.step(closure)
     return clf.requires_grad_(False)
 
-def _classifier_path() -> Path: return Path(str(resources.files("sched_nb") / "data" / "digit_classifier.pt"))
+# %% ../nbs/17_digits.ipynb #03b4719d
+def _classifier_path() -> Path:
+    "The shipped classifier weights."
+    return Path(str(resources.files("sched_nb") / "data" / "digit_classifier.pt"))
 
 def save_digit_classifier(clf:torch.nn.Module, # from train_digit_classifier
                           path=None, # where to write; default: the package's sched_nb/data/digit_classifier.pt
@@ -272,6 +303,7 @@ def load_digit_classifier(path=None, # a file written by save_digit_classifier; 
     clf.load_state_dict(_read_weights(str(path.resolve())))
     return clf.requires_grad_(False)
 
+# %% ../nbs/17_digits.ipynb #c369d15d
 def digit_score(images:torch.Tensor, # [N, 1, 8, 8] images (clamped to [-1, 1] before scoring)
                 classifier:torch.nn.Module, # from load_digit_classifier or train_digit_classifier
                ) -> dict:
@@ -299,8 +331,14 @@ def sampler_grid(models:dict, # {name: Denoiser}
     return out
 
 # %% ../nbs/17_digits.ipynb #77f0b949
-def denoising_sequence(model:Denoiser, sampler:str="dpmpp_2m", steps:int=10, scheduler:str|None=None,
-                       seed:int=0, index:int=0, **options) -> dict:
+def denoising_sequence(model:Denoiser, # a digits model (load_digits_model)
+                       sampler:str="dpmpp_2m", # a name in SAMPLERS
+                       steps:int=10, # sampling steps
+                       scheduler:str|None=None, # a name in SCHEDULER_NAMES; None: the model's default
+                       seed:int=0, # as in sample_digits
+                       index:int=0, # which image of the seeded batch to follow
+                       **options, # the sampler's options
+                      ) -> dict:
     "The sampling of one image: {'sigmas', 'x' (the network's input c_in x at each step, then the sample), 'denoised'}."
     xs, den = [], []
     def keep(d):
@@ -310,7 +348,7 @@ def denoising_sequence(model:Denoiser, sampler:str="dpmpp_2m", steps:int=10, sch
     return {"sigmas": calculate_sigmas(model.model_sampling, scheduler or default_scheduler(model), steps),
             "x": torch.stack(xs + [final[index]]), "denoised": torch.stack(den)}
 
-# %% ../nbs/17_digits.ipynb #05615005
+# %% ../nbs/17_digits.ipynb #b758245c
 class DigitsExplorer(SamplingExplorer):
     "The digits models on controls: 36 samples and the first image's denoising sequence per choice, the digit score and the network calls."
     title, figsize, n_images, score_name = "Sampling the digits models", (8.6, 2.6), 100, "digit score"
@@ -322,27 +360,40 @@ class DigitsExplorer(SamplingExplorer):
         self.classifier = classifier if classifier is not None else load_digit_classifier()
         super().__init__(models or {name: load_digits_model(name) for name in DIGITS_MODELS}, **values)
 
-    def default_scheduler(self, model:str) -> str: return default_scheduler(self.models[model])
+    def default_scheduler(self, model:str) -> str:
+        "The model's own step schedule (`default_scheduler`)."
+        return default_scheduler(self.models[model])
     def noise(self, values:dict) -> torch.Tensor:
+        "`n_images` standard normal images, drawn with `seed`."
         return torch.randn(self.n_images, 1, 8, 8, generator=torch.Generator().manual_seed(values["seed"]))
-    def score(self, x:torch.Tensor, values:dict) -> float: return digit_score(x, self.classifier)["score"]
+    def score(self, x:torch.Tensor, values:dict) -> float:
+        "The digit score of the samples `x`."
+        return digit_score(x, self.classifier)["score"]
     def run_notes(self, side:str, run:dict) -> list:
+        "The mean confidence and how many of each digit the classifier finds."
         s = digit_score(run["x"], self.classifier)
         return [f"confidence {s['confidence']:.3f}, digits found " + " ".join(f"{d}:{c}" for d, c in enumerate(s["classes"]))]
-    def score_note(self) -> str: return f"Digit score of {self.n_images} images: 100 held-out digits score 7.1 to 7.5, noise below 3."
+    def score_note(self) -> str:
+        "What the digit score means."
+        return f"Digit score of {self.n_images} images: 100 held-out digits score 7.1 to 7.5, noise below 3."
 
-    def draw_run(self, side:str, run:dict, axes):
-        a, b = axes
-        ms = self.models[run["settings"]["model"]].model_sampling
-        show_digits(run["x"][:36], ncol=6, ax=a, title=f"{_prefix(side)[1]}{run['settings']['model']}: 36 of {self.n_images}")
-        every = max(1, math.ceil(len(run["xs"]) / 8))
-        idx = list(range(0, len(run["xs"]), every))
-        top = [ms.calculate_input(run["sigmas"][i].reshape(1), run["xs"][i][:1])[0] for i in idx] + [run["x"][0]]
-        show_digits(torch.stack(top + [run["denoised"][i][0] for i in idx]), ncol=len(top), ax=b,
-                    title=f"{run['choice']['sampler']}, the first image: c_in x (top), denoised (bottom)")
-        b.set_xticks([4 + 9 * j for j in range(len(top))], [f"{run['sigmas'][i]:.3g}" for i in idx] + ["0"], fontsize=7)
-        b.set_xlabel("sigma", fontsize=8)
+# %% ../nbs/17_digits.ipynb #7c2850fb
+@patch
+def draw_run(self:DigitsExplorer, side:str, run:dict, axes):
+    "Left, 36 samples; right, the first image as the network sees it at each step (top) and its denoised estimate (bottom)."
+    a, b = axes
+    ms = self.models[run["settings"]["model"]].model_sampling
+    show_digits(run["x"][:36], ncol=6, ax=a, title=f"{_prefix(side)[1]}{run['settings']['model']}: 36 of {self.n_images}")
+    every = max(1, math.ceil(len(run["xs"]) / 8))
+    idx = list(range(0, len(run["xs"]), every))
+    top = [ms.calculate_input(run["sigmas"][i].reshape(1), run["xs"][i][:1])[0] for i in idx] + [run["x"][0]]
+    show_digits(torch.stack(top + [run["denoised"][i][0] for i in idx]), ncol=len(top), ax=b,
+                title=f"{run['choice']['sampler']}, the first image: c_in x (top), denoised (bottom)")
+    b.set_xticks([4 + 9 * j for j in range(len(top))], [f"{run['sigmas'][i]:.3g}" for i in idx] + ["0"], fontsize=7)
+    b.set_xlabel("sigma", fontsize=8)
 
-def explore_digits(**values) -> DigitsExplorer:
+# %% ../nbs/17_digits.ipynb #05de2fdb
+def explore_digits(**values, # starting settings: model, sampler, scheduler, steps, seed, the sampler's options; models, classifier
+                  ) -> DigitsExplorer:
     "An explorer of the digits models' sampling: model, sampler, scheduler, steps, seed and the sampler's options."
     return DigitsExplorer(**values)

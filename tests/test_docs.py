@@ -59,9 +59,25 @@ def test_processing_hides_what_nbdev_hides(site):
     assert "nbdev_export()" not in html  # the #| hide cell
     assert "#| export" not in html and "#| echo" not in html
     assert 'type="application/vnd.jupyter.widget' not in html  # no widget view or state left in the page
-    assert "sched-nb-live" in html  # the live widget is replaced by a note under its static picture
     assert "class DiscreteExplorer" not in html and "DiscreteExplorer" in html  # exported code shown as show_doc
     assert "<h1 class=\"title\">Widgets</h1>" in html
+
+
+def live_widget_outputs(nb_path):
+    "How many live widgets the notebook's saved outputs display."
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    return sum(1 for c in nb["cells"] if c["cell_type"] == "code"
+               for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {}))
+
+
+def test_live_widgets_are_replaced_by_a_note(site):
+    "Each live widget a notebook displays becomes its static picture and a note; pages without one get no note."
+    shown = [p for p in NOTEBOOKS if live_widget_outputs(p)]
+    assert shown, "no notebook displays a live widget: nothing exercises the replacement"
+    for nb_path in NOTEBOOKS:
+        html = (site / f"{nb_path.stem}.html").read_text(encoding="utf-8")
+        assert 'type="application/vnd.jupyter.widget' not in html, nb_path.stem
+        assert html.count('class="sched-nb-live"') == live_widget_outputs(nb_path), nb_path.stem
 
 
 def test_unknown_notebook_is_refused(tmp_path):
