@@ -22,7 +22,7 @@ from .core import check_choice, check_int, check_number
 from .parameterizations import CONST
 from .samplers import SAMPLERS, Denoiser
 from .schedulers import calculate_sigmas
-from .toy import SamplingExplorer, _prefix, _read_weights, _threads, run_sampler
+from .toy import SamplingExplorer, _prefix, _read_weights, _threads, one_cycle_warmup, run_sampler
 
 # %% auto #0
 __all__ = ['N_TRAIN', 'DIGITS_MODELS', 'load_digits_data', 'digit_mosaic', 'show_digits', 'DigitsNet', 'digits_model_sampling',
@@ -199,7 +199,7 @@ def train_digits(name:str, # a key of DIGITS_MODELS
         net = DigitsNet(*ms.timestep(ms.sigmas[[0, -1]].double()).tolist())
         averaged = copy.deepcopy(net).requires_grad_(False)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=one_cycle_warmup(steps, 0.05))
         bar = tqdm(range(steps), disable=not progress, desc=_model_name(name), mininterval=0.5)
         for i in bar:
             x0 = x_train[torch.randint(len(x_train), (batch,), generator=g)]

@@ -27,9 +27,9 @@ from .schedulers import SCHEDULER_NAMES, calculate_sigmas
 
 # %% auto #0
 __all__ = ['TOY_MODELS', 'OPTION_RANGES', 'DPI', 'two_moons', 'spiral', 'sliced_wasserstein', 'toy_model_samplings',
-           'toy_scheduler', 'toy_sigmas', 'ToyNet', 'train_toy', 'save_toy_models', 'load_toy_models', 'toy_models',
-           'sampler_names', 'sampler_options', 'option_range', 'run_sampler', 'sampler_table', 'ExplorerBase',
-           'SamplingExplorer', 'ToyExplorer', 'explore_toy']
+           'toy_scheduler', 'toy_sigmas', 'ToyNet', 'one_cycle_warmup', 'train_toy', 'save_toy_models',
+           'load_toy_models', 'toy_models', 'sampler_names', 'sampler_options', 'option_range', 'run_sampler',
+           'sampler_table', 'ExplorerBase', 'SamplingExplorer', 'ToyExplorer', 'explore_toy']
 
 # %% ../nbs/16_toy.ipynb #691fb98c
 def two_moons(n:int, # number of points
@@ -136,6 +136,13 @@ def _batch_loss(ms, net, x0, sigma, eps):
     return (net(ms.calculate_input(sigma, x), ms.timestep(sigma).float()) - target).pow(2).mean()
 
 # %% ../nbs/16_toy.ipynb #1658a07a
+def one_cycle_warmup(steps:int, # optimizer steps of the whole run
+                     fraction:float, # the warm-up's share of the run when the run is long enough
+                    ) -> float:
+    "`pct_start` for `OneCycleLR`: `fraction`, or a longer warm-up where `fraction * steps` would end a phase at step 0 (a division by 0 in torch)."
+    if fraction * steps >= 2: return fraction
+    return 2 / steps if steps >= 4 else 0.25
+
 def train_toy(ms, # a model sampling combined with a parameterization
               data=two_moons, # data(n, generator=...) -> [n, 2] points
               steps:int=600, # optimizer steps
@@ -156,7 +163,7 @@ def train_toy(ms, # a model sampling combined with a parameterization
         t_start, t_end = ms.timestep(ms.sigmas[[0, -1]].double()).double().tolist()
         net = ToyNet(t_start, t_end)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=one_cycle_warmup(steps, 0.1))
         lo, hi = ms.sigmas[[0, -1]].detach().cpu().float().tolist()
         bar = tqdm(range(steps), disable=not progress, desc=type(ms).__name__, mininterval=0.5)
         for i in bar:

@@ -9,6 +9,7 @@ scored at most 2.8, the untrained networks (seeds 0-4) at most 3.41, the held-ou
 """
 from pathlib import Path
 
+import math
 import pytest
 import torch
 
@@ -178,3 +179,9 @@ def test_bad_input_is_refused(models):
     with pytest.raises(ValueError, match="ncol must be an integer >= 1"):
         digit_mosaic(torch.zeros(2, 1, 8, 8), ncol=0)
 
+
+
+@pytest.mark.parametrize("steps", [1, 2, 20])
+def test_short_digit_runs_train(steps):
+    den = train_digits("EPS", steps=steps, batch=4, progress=False)
+    assert den.info["steps"] == steps and math.isfinite(den.info["loss"])

@@ -237,3 +237,13 @@ def test_toy_explorer_update_with_other_values(trained):
         ex.update(cfg=2.0)
     with pytest.raises(TypeError, match="no setting 'eta'"):
         ex.update(eta=0.5)                              # dpmpp_2m has none
+
+
+def test_short_runs_train_at_every_length():
+    "OneCycleLR divides by its warm-up's length: runs whose warm-up would round to 0 steps (10 here, 20 for the digits) train too."
+    from sched_nb.toy import one_cycle_warmup
+    ms = toy_model_samplings()["EPS"]
+    for steps in (1, 2, 3, 10, 20):
+        den = train_toy(ms, steps=steps, batch=8, progress=False)
+        assert all(torch.isfinite(p).all() for p in den.net.parameters())
+    assert one_cycle_warmup(600, 0.1) == 0.1 and one_cycle_warmup(6000, 0.05) == 0.05   # the shipped runs' warm-up
