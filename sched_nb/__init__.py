@@ -32,7 +32,7 @@ _PUBLIC = {
             "sample_dpmpp_2m_sde_heun_gpu", "sample_dpmpp_3m_sde", "sample_dpmpp_3m_sde_gpu", "sample_ddpm", "sample_lcm",
             "sample_er_sde", "sample_seeds_2", "sample_seeds_3", "sample_sa_solver",
             "sample_sa_solver_pece"],
-    "noise": ["default_noise_sampler", "BrownianTreeNoiseSampler"],
+    "noise": ["default_noise_sampler", "BrownianTreeNoiseSampler", "seeded_noise", "brownian_noise"],
     "guidance": ["sample_euler_cfg_pp", "sample_euler_ancestral_cfg_pp", "sample_dpmpp_2s_ancestral_cfg_pp",
                  "sample_dpmpp_2m_cfg_pp", "sample_res_multistep_cfg_pp", "sample_res_multistep_ancestral_cfg_pp",
                  "sample_gradient_estimation_cfg_pp", "uncond_hook",

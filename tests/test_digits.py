@@ -4,7 +4,7 @@ untrained, on a digit classifier trained here on the real digits.
 
 The threshold, a digit score of 5.0 for 300 samples of DPM++ 2M at 10 steps, comes from measurement with
 the committed weights: over seeds 0-9 the three models scored 5.75-6.24 (EPS), 6.22-6.79 (V_PREDICTION) and
-6.37-6.63 (CONST); standard normal noise and independent pixels with the data's per-pixel mean and spread
+6.47-6.74 (CONST); standard normal noise and independent pixels with the data's per-pixel mean and spread
 scored at most 2.8, the untrained networks (seeds 0-4) at most 3.41, the held-out real digits 7.51.
 """
 from pathlib import Path
