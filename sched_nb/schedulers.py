@@ -419,7 +419,7 @@ def calculate_sigmas(model_sampling, # a model sampling (its `sigmas` table, `si
                      steps:int, # number of sampling steps, 1 to MAX_STEPS
                      **options, # the scheduler's own options, e.g. rho=7.0 for karras
                     ) -> torch.Tensor:
-    "The step schedule `name` with `steps` steps for `model_sampling`: float32 sigmas ending in 0."
+    "The step schedule `name` (simple, sgm_uniform, karras, exponential, ddim_uniform, beta, normal, linear_quadratic, kl_optimal, polyexponential, vp, laplace, sd_turbo: SCHEDULER_NAMES) with `steps` steps for `model_sampling`: float32 sigmas ending in 0."
     fn = SCHEDULERS.get(name) if isinstance(name, str) else None
     if fn is None:
         _check_model_sampling(model_sampling)
