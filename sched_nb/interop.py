@@ -186,7 +186,7 @@ def _training(key:tuple) -> tuple:
     if c["zsnr"]: betas = _rescaled(betas)
     ac = torch.cumprod(1.0 - betas, 0)
     if c["zsnr"] and c["pin"]: ac[-1] = 2.0 ** -24
-    sigmas = np.array(((1 - ac) / ac) ** 0.5)
+    sigmas = (((1 - ac) / ac) ** 0.5).numpy()   # NumPy 2 warns when np.array converts a tensor
     with np.errstate(divide="ignore"): log_sigmas = np.log(sigmas)
     return ac, sigmas, log_sigmas, np.arange(0, len(sigmas))
 

@@ -13,10 +13,11 @@ from collections import deque
 from collections.abc import Mapping, MutableMapping
 
 import torch
+from fastcore.basics import patch
 from tqdm.auto import tqdm, trange
 
 from .core import broadcast_sigma, check_choice, check_int, check_number
-from .parameterizations import CONST
+from .parameterizations import CONST, _Parameterization, _combine
 from .checks import (INVERTING_SAMPLERS, CheckedNoise, check_callable, check_callback, check_denoised, check_flag,
                              check_generator, check_latent, check_levels, check_model, check_noise_options, check_sigmas,
                              checked_noise, checked_sampler, drop_repeats)
@@ -164,11 +165,15 @@ class ModelCall:
         self.sigmas = list(self.table[:, None].expand(-1, b).unbind(0))     # a [B] view per level
         self.ts, self.checked = None, False
         self.cast = isinstance(model, Denoiser)   # computes in sigma's float32, as the reference's apply_model: cast back to x's dtype
+        self.coef = None
         if isinstance(model, Denoiser) and not (model._forward_hooks or model._forward_pre_hooks):
             self.ts = list(model.timesteps(self.table)[:, None].expand(-1, b).unbind(0))   # one look-up per run
+            self.coef = model._level_coefficients(self.table, x)   # None unless the model sampling is a stock one
 
     def __call__(self, k:int, x:torch.Tensor) -> torch.Tensor:
-        out = self.model(x, self.sigmas[k], **self.extra) if self.ts is None else self.model.denoise(x, self.sigmas[k], self.ts[k], self.extra)
+        if self.coef is not None: out = self.model._denoise_at(x, self.sigmas[k], self.ts[k], self.extra, self.coef[k])
+        elif self.ts is None: out = self.model(x, self.sigmas[k], **self.extra)
+        else: out = self.model.denoise(x, self.sigmas[k], self.ts[k], self.extra)
         if self.cast and out.dtype != x.dtype: out = out.to(x.dtype)
         if not self.checked: check_denoised(out, x, self.model); self.checked = True   # the first answer: shape, dtype, device
         return out
@@ -602,3 +607,31 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
             else: info["n_reject"] += 1
             info["steps"] += 1; bar.update()
     return (x, info) if return_info else x
+
+# %% ../nbs/10_samplers.ipynb #96f241e5
+@patch
+def _level_coefficients(self:Denoiser, table:torch.Tensor, # the run's noise levels, [L], in the latent's dtype
+                        x:torch.Tensor, # the latent
+                       ):
+    "`(c_in, c_skip, c_out)` for each level, shaped to broadcast against `x`; None where the public methods must run."
+    ms, cls = self.model_sampling, type(self.model_sampling)
+    scaled = getattr(cls, "calculate_input", None) is _Parameterization.calculate_input   # x * c_in; CONST's: x as it is
+    stock = ((scaled or getattr(cls, "calculate_input", None) is CONST.calculate_input)
+             and getattr(cls, "calculate_denoised", None) is _Parameterization.calculate_denoised
+             and not {"calculate_input", "calculate_denoised", "c_in", "c_skip", "c_out", "c_skip_out"} & set(vars(ms)))
+    if not stock or x.dtype != table.dtype or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2: return None
+    s = table.view(-1, *(1,) * (x.ndim if x.shape[0] > 1 else 0))   # per level: [1, ...] against [B, ...], or 0-d
+    c_in, (c_skip, c_out) = ms.c_in(s) if scaled else None, ms.c_skip_out(s)
+    pick = lambda c, k: c[k] if isinstance(c, torch.Tensor) and c.ndim else c
+    return [(pick(c_in, k), pick(c_skip, k), pick(c_out, k)) for k in range(len(table))]
+
+@patch
+def _denoise_at(self:Denoiser, x:torch.Tensor, sigma:torch.Tensor, t:torch.Tensor, extra:dict, coef:tuple) -> torch.Tensor:
+    "`denoise` with the level's weights known: the public methods' arithmetic, without their checks of what is known."
+    c_in, c_skip, c_out = coef
+    if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
+    out = self.net(x if c_in is None else x * c_in, t, **extra)
+    if not isinstance(out, torch.Tensor): raise TypeError(f"net must return a tensor (its prediction for x_in), got {type(out).__name__}")
+    if out.dtype != x.dtype or out.shape != x.shape or out.device != x.device:
+        return self.model_sampling.calculate_denoised(sigma, out, x)   # promotes, broadcasts or refuses as the public method does
+    return _combine(c_skip, x, c_out, out)

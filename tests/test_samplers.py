@@ -358,3 +358,46 @@ def test_progress_bar_in_jupyter_is_a_notebook_widget_unless_disabled():
     state = json.dumps(nb.metadata.get("widgets", {}))
     assert "3/3" in state, state[:2000]          # the widget's label at the end of the run
     assert quiet == []
+
+
+FAST_PATH_SAMPLINGS = [("discrete", "eps", {}), ("discrete", "v_prediction", {"zsnr": True}), ("continuous_edm", "edm", {"sigma_data": 0.5}),
+                       ("discrete_flow", "const", {"shift": 3.0}), ("flux", "const", {}), ("stable_cascade", "eps", {}),
+                       ("discrete", "x0", {}), ("discrete_distilled", "lcm", {}), ("cosmos_rflow", "cosmos_rflow", {})]
+
+
+@pytest.mark.parametrize("schedule, param, settings", FAST_PATH_SAMPLINGS, ids=lambda v: str(v) if not isinstance(v, dict) else "")
+@pytest.mark.parametrize("batch, dtype", [(1, torch.float32), (3, torch.float32), (2, torch.float64)])
+def test_a_runs_known_weights_give_the_public_methods_latent_to_the_bit(schedule, param, settings, batch, dtype, monkeypatch):
+    "A sampler's Denoiser steps with the weights of every level computed before the loop: the same bits as calculate_input/_denoised."
+    from sched_nb.compose import model_sampling
+    from sched_nb.schedulers import calculate_sigmas
+    ms = model_sampling(schedule, param, **settings)
+    net = lambda x, t, **k: torch.tanh(x) * (1 + t.reshape(-1, *(1,) * (x.ndim - 1)) / 1000)   # a nonlinear net that reads t
+    den = Denoiser(net, ms)
+    sigmas = calculate_sigmas(ms, "karras", 6).to(dtype)
+    x = torch.randn(batch, 2, 3, 3, generator=torch.Generator().manual_seed(0), dtype=dtype) * sigmas[0]
+    assert (den._level_coefficients(sigmas, x) is None) == (param in ("x0", "lcm"))   # those two define their own methods
+    names = ["euler", "heun", "dpmpp_2m", "uni_pc", "euler_ancestral"]
+    fast = [SAMPLERS[n](den, x, sigmas, disable=True, **({"generator": torch.Generator().manual_seed(1)} if n == "euler_ancestral" else {}))
+            for n in names]
+    monkeypatch.setattr(Denoiser, "_level_coefficients", lambda self, table, x: None)   # the public methods at every step
+    for n, got in zip(names, fast):
+        want = SAMPLERS[n](den, x, sigmas, disable=True, **({"generator": torch.Generator().manual_seed(1)} if n == "euler_ancestral" else {}))
+        assert got.dtype == want.dtype and torch.equal(got, want), (n, (got - want).abs().max())
+
+
+def test_a_net_answering_another_dtype_or_shape_takes_the_public_path(monkeypatch):
+    from sched_nb.compose import model_sampling
+    ms = model_sampling("discrete", "eps")
+    sigmas = torch.tensor([10.0, 1.0, 0.0])
+    x = torch.randn(2, 1, 2, 2)
+    wide = Denoiser(lambda x, t, **k: x.double(), ms)                  # a float64 answer: promoted as calculate_denoised promotes
+    got = SAMPLERS["euler"](wide, x, sigmas, disable=True)
+    with monkeypatch.context() as m:
+        m.setattr(Denoiser, "_level_coefficients", lambda self, table, x: None)
+        assert got.dtype == torch.float32 and torch.equal(got, SAMPLERS["euler"](wide, x, sigmas, disable=True))
+    wrong = Denoiser(lambda x, t, **k: x[:, :, :1], ms)               # a narrower answer: refused, naming the shapes
+    with pytest.raises(ValueError, match="shape"):
+        SAMPLERS["euler"](wrong, x, sigmas, disable=True)
+    with pytest.raises(TypeError, match="net must return a tensor"):
+        SAMPLERS["euler"](Denoiser(lambda x, t, **k: 1.0, ms), x, sigmas, disable=True)
