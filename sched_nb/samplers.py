@@ -187,6 +187,34 @@ class ModelCall:
         out = self.model(x, self.table.new_full((x.shape[0],), sigma), **self.extra)
         return check_denoised(out.to(x.dtype) if self.cast and isinstance(out, torch.Tensor) else out, x, self.model)
 
+# %% ../nbs/10_samplers.ipynb #96f241e5
+@patch
+def _level_coefficients(self:Denoiser, table:torch.Tensor, # the run's noise levels, [L], in the latent's dtype
+                        x:torch.Tensor, # the latent
+                       ):
+    "`(c_in, c_skip, c_out)` for each level, shaped to broadcast against `x`; None where the public methods must run."
+    ms, cls = self.model_sampling, type(self.model_sampling)
+    scaled = getattr(cls, "calculate_input", None) is _Parameterization.calculate_input   # x * c_in; CONST's: x as it is
+    stock = ((scaled or getattr(cls, "calculate_input", None) is CONST.calculate_input)
+             and getattr(cls, "calculate_denoised", None) is _Parameterization.calculate_denoised
+             and not {"calculate_input", "calculate_denoised", "c_in", "c_skip", "c_out", "c_skip_out"} & set(vars(ms)))
+    if not stock or x.dtype != table.dtype or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2: return None
+    s = table.view(-1, *(1,) * (x.ndim if x.shape[0] > 1 else 0))   # per level: [1, ...] against [B, ...], or 0-d
+    c_in, (c_skip, c_out) = ms.c_in(s) if scaled else None, ms.c_skip_out(s)
+    pick = lambda c, k: c[k] if isinstance(c, torch.Tensor) and c.ndim else c
+    return [(pick(c_in, k), pick(c_skip, k), pick(c_out, k)) for k in range(len(table))]
+
+@patch
+def _denoise_at(self:Denoiser, x:torch.Tensor, sigma:torch.Tensor, t:torch.Tensor, extra:dict, coef:tuple) -> torch.Tensor:
+    "`denoise` with the level's weights known: the public methods' arithmetic, without their checks of what is known."
+    c_in, c_skip, c_out = coef
+    if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
+    out = self.net(x if c_in is None else x * c_in, t, **extra)
+    if not isinstance(out, torch.Tensor): raise TypeError(f"net must return a tensor (its prediction for x_in), got {type(out).__name__}")
+    if out.dtype != x.dtype or out.shape != x.shape or out.device != x.device:
+        return self.model_sampling.calculate_denoised(sigma, out, x)   # promotes, broadcasts or refuses as the public method does
+    return _combine(c_skip, x, c_out, out)
+
 # %% ../nbs/10_samplers.ipynb #a9ed646a
 def progress(n:int, disable=None):
     "range(n) with a progress bar: a notebook bar in Jupyter, a text bar in a terminal, none with `disable=True`."
@@ -607,31 +635,3 @@ def sample_dpm_adaptive(model, x, sigmas, extra_args=None, callback=None, disabl
             else: info["n_reject"] += 1
             info["steps"] += 1; bar.update()
     return (x, info) if return_info else x
-
-# %% ../nbs/10_samplers.ipynb #96f241e5
-@patch
-def _level_coefficients(self:Denoiser, table:torch.Tensor, # the run's noise levels, [L], in the latent's dtype
-                        x:torch.Tensor, # the latent
-                       ):
-    "`(c_in, c_skip, c_out)` for each level, shaped to broadcast against `x`; None where the public methods must run."
-    ms, cls = self.model_sampling, type(self.model_sampling)
-    scaled = getattr(cls, "calculate_input", None) is _Parameterization.calculate_input   # x * c_in; CONST's: x as it is
-    stock = ((scaled or getattr(cls, "calculate_input", None) is CONST.calculate_input)
-             and getattr(cls, "calculate_denoised", None) is _Parameterization.calculate_denoised
-             and not {"calculate_input", "calculate_denoised", "c_in", "c_skip", "c_out", "c_skip_out"} & set(vars(ms)))
-    if not stock or x.dtype != table.dtype or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2: return None
-    s = table.view(-1, *(1,) * (x.ndim if x.shape[0] > 1 else 0))   # per level: [1, ...] against [B, ...], or 0-d
-    c_in, (c_skip, c_out) = ms.c_in(s) if scaled else None, ms.c_skip_out(s)
-    pick = lambda c, k: c[k] if isinstance(c, torch.Tensor) and c.ndim else c
-    return [(pick(c_in, k), pick(c_skip, k), pick(c_out, k)) for k in range(len(table))]
-
-@patch
-def _denoise_at(self:Denoiser, x:torch.Tensor, sigma:torch.Tensor, t:torch.Tensor, extra:dict, coef:tuple) -> torch.Tensor:
-    "`denoise` with the level's weights known: the public methods' arithmetic, without their checks of what is known."
-    c_in, c_skip, c_out = coef
-    if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
-    out = self.net(x if c_in is None else x * c_in, t, **extra)
-    if not isinstance(out, torch.Tensor): raise TypeError(f"net must return a tensor (its prediction for x_in), got {type(out).__name__}")
-    if out.dtype != x.dtype or out.shape != x.shape or out.device != x.device:
-        return self.model_sampling.calculate_denoised(sigma, out, x)   # promotes, broadcasts or refuses as the public method does
-    return _combine(c_skip, x, c_out, out)
