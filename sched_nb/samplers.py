@@ -106,9 +106,22 @@ class GaussianMixtureDenoiser(torch.nn.Module):
         self.register_buffer("log_weights", (w / w.sum()).log())
         self.model_sampling = CONST() if flow else None
 
-    def forward(self, x:torch.Tensor, sigma, **extra) -> torch.Tensor:
-        xf = x.reshape(x.shape[0], math.prod(x.shape[1:])).to(self.means.dtype)   # [B, d], B = 0 too
-        s = broadcast_sigma(torch.as_tensor(sigma, device=x.device), xf).to(xf.dtype)   # [B, 1] or scalar
+    def forward(self, x:torch.Tensor, # [B, d] (or [B, ...] of d numbers in all): one draw per image; or [B, ..., d]: many
+                sigma, # noise levels, shape [B] or a scalar
+                **extra) -> torch.Tensor:
+        "E[x0 | x] for each image, or for each d-dimensional point of each image."
+        d = self.means.shape[1]
+        if x.ndim >= 2 and math.prod(x.shape[1:]) == d:                    # each image one draw of the mixture
+            xf = x.reshape(x.shape[0], d).to(self.means.dtype)                # [B, d], B = 0 too
+            s = broadcast_sigma(torch.as_tensor(sigma, device=x.device), xf).to(xf.dtype)   # [B, 1] or scalar
+        elif x.ndim >= 3 and x.shape[-1] == d:                              # each image a set of draws (points)
+            s = broadcast_sigma(torch.as_tensor(sigma, device=x.device), x).reshape(-1)   # [B] or [1]
+            per = math.prod(x.shape[1:-1])
+            xf = x.reshape(-1, d).to(self.means.dtype)                        # [B P, d]
+            s = (s.expand(x.shape[0]) if s.numel() == 1 else s).repeat_interleave(per).to(xf.dtype)[:, None]
+        else:
+            raise ValueError(f"x must have shape [B, {d}] (or d = {d} numbers per image) or [B, ..., {d}] (points of "
+                             f"dimension {d}) for a mixture of {d}-dimensional components, got {tuple(x.shape)}")
         a = 1 - s if isinstance(self.model_sampling, CONST) else torch.ones_like(s)
         var = a * a * self.stds ** 2 + s * s                                          # [B, K]
         diff = xf[:, None, :] - a[..., None] * self.means                              # [B, K, d]

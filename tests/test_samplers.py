@@ -401,3 +401,12 @@ def test_a_net_answering_another_dtype_or_shape_takes_the_public_path(monkeypatc
         SAMPLERS["euler"](wrong, x, sigmas, disable=True)
     with pytest.raises(TypeError, match="net must return a tensor"):
         SAMPLERS["euler"](Denoiser(lambda x, t, **k: 1.0, ms), x, sigmas, disable=True)
+
+
+def test_the_mixture_denoises_each_point_of_an_image_as_an_image_of_its_own():
+    g = GaussianMixtureDenoiser([[-2.0, 0.0], [2.0, 0.0]], [0.3, 0.3])
+    x, s = torch.randn(3, 5, 4, 2, generator=torch.Generator().manual_seed(0)), torch.tensor([1.0, 2.0, 0.5])
+    one_by_one = torch.stack([g(x[i].reshape(-1, 2), s[i].expand(20)).reshape(5, 4, 2) for i in range(3)])
+    assert torch.equal(g(x, s), one_by_one) and torch.equal(g(x, 2.0)[1], one_by_one[1])
+    with pytest.raises(ValueError, match=r"x must have shape \[B, 2\].*got \(2, 3, 5\)"):
+        g(torch.randn(2, 3, 5), s[:2])
