@@ -260,12 +260,17 @@ COUNTS = ("() => window.jupyterapp.shell.currentWidget.content.widgets"
           ".filter(c => c.model.type === 'code').map(c => c.model.executionCount)")
 
 
+LAB_NOTEBOOK = "03_discrete.ipynb"   # the discrete chapter ends with its live explorer
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
     "JupyterLab on 127.0.0.1 (token and password off, news and update checks off) over a copy of the notebooks."
     root = tmp_path / "nbs"
     root.mkdir()
-    shutil.copy(ROOT / "nbs" / "19_widgets.ipynb", root)
+    shutil.copy(ROOT / "nbs" / LAB_NOTEBOOK, root)
+    (tmp_path / "tests" / "data").mkdir(parents=True)              # the chapter's golden values, where it reads them
+    shutil.copy(ROOT / "tests" / "data" / "golden_public.json.gz", tmp_path / "tests" / "data")
     settings = tmp_path / "lab-settings"
     for plugin, text in (("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
                          ("notebook-extension/tracker", '{"windowingMode": "none"}')):
@@ -308,7 +313,7 @@ def docs_building():
 
 def test_jupyterlab_notebook_runs_and_its_slider_redraws_the_plot(docs_building, page, jupyterlab):
     server, base = jupyterlab
-    page.goto(f"{base}/lab/tree/19_widgets.ipynb", timeout=120_000)
+    page.goto(f"{base}/lab/tree/{LAB_NOTEBOOK}", timeout=120_000)
     counts = run_all_cells(page)
     assert counts == sorted(counts)
     explorer = page.locator(".sched-nb-explorer").first
