@@ -137,3 +137,12 @@ def check_exact_or_one_ulp(got, golden, here, what=""):
     d = ulps(got, golden)
     assert int(d.max(initial=0)) <= 1, f"{what}: {int(d.max())} float32 ulps from the golden value"
     return int((d == 0).sum()), int(d.size)
+
+
+def noise_list(shape, n:int=100, dtype=torch.float64):
+    "`make()` gives a noise_sampler handing out the same sequence of `n` normal tensors (seeds 100, 101, ...) on every run."
+    draws = [torch.randn(shape, generator=torch.Generator().manual_seed(100 + k), dtype=dtype) for k in range(n)]
+    def make():
+        it = iter(draws)
+        return lambda sigma, sigma_next: next(it)
+    return make

@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+from helpers import noise_list
+
 from sched_nb.compose import model_sampling
 from sched_nb.guidance import CFGDenoiser, ClassMixtureDenoiser, cfg_function, rescale_cfg, which_moon
 from sched_nb.samplers import SAMPLERS, Denoiser, GaussianMixtureDenoiser
@@ -126,12 +128,6 @@ def _guided(flow=False, cfg=2.0, same=False):
     return CFGDenoiser(den, COND, COND if same else UNCOND, cfg=cfg)
 
 
-def _noise_list(shape, n=60):
-    draws = [torch.randn(shape, generator=torch.Generator().manual_seed(100 + k), dtype=torch.float64) for k in range(n)]
-    def make():
-        it = iter(draws)
-        return lambda sigma, sigma_next: next(it)
-    return make
 
 
 @pytest.mark.parametrize("name", GUIDED)
@@ -141,7 +137,7 @@ def test_without_guidance_cfg_pp_is_the_plain_sampler(name):
     x = 20 * torch.randn(3, 6, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     sig = karras(7)
     stochastic = "ancestral" in name
-    kw = lambda: {"noise_sampler": _noise_list(x.shape)()} if stochastic else {}
+    kw = lambda: {"noise_sampler": noise_list(x.shape, 60)()} if stochastic else {}
     extra = {"consistent_uncond": True} if name == "dpmpp_2s_ancestral_cfg_pp" else {}
     torch.testing.assert_close(SAMPLERS[name](den, x, sig, disable=True, **extra, **kw()),
                                SAMPLERS[PLAIN[name]](den, x, sig, disable=True, **kw()), rtol=1e-9, atol=1e-9)

@@ -8,6 +8,8 @@ verified by their order of convergence and by identities instead (tests/test_ord
 import pytest
 import torch
 
+from helpers import noise_list
+
 import kdiff
 from sched_nb.compose import model_sampling
 from sched_nb.samplers import SAMPLERS, Denoiser
@@ -53,13 +55,6 @@ def case(request):
     return request.param, den, sigmas, x
 
 
-def _noise_list(shape, n=200):
-    "A noise_sampler handing out the same sequence of normal tensors on every run."
-    draws = [torch.randn(shape, generator=torch.Generator().manual_seed(100 + k), dtype=torch.float64) for k in range(n)]
-    def make():
-        it = iter(draws)
-        return lambda sigma, sigma_next: next(it)
-    return make
 
 
 def _dpm_limits(sigmas):
@@ -101,7 +96,7 @@ def test_same_latent_as_k_diffusion(case, name, options, noise, steps):
     model_name, den, sigmas, x = case
     sig = sigmas[steps]
     if noise == "list":
-        make = _noise_list(x.shape)
+        make = noise_list(x.shape, 200)
         ours_kw, theirs_kw = {**options, "noise_sampler": make()}, {**options, "noise_sampler": make()}
     else:
         ours_kw = theirs_kw = options
@@ -116,7 +111,7 @@ def test_same_latent_as_k_diffusion(case, name, options, noise, steps):
         # k-diffusion's last step takes the square root of a negative rounding error (its float32 grid ends a hair
         # short of sigma_min): NaN. Compare the path up to there instead, and ask sched_nb for a finite answer.
         assert torch.isfinite(SAMPLERS[name](den, x, sig, disable=True, **ours_kw)).all()
-        theirs_kw, ours_kw = {**theirs_kw, "noise_sampler": _noise_list(x.shape)()}, {**ours_kw, "noise_sampler": _noise_list(x.shape)()}
+        theirs_kw, ours_kw = {**theirs_kw, "noise_sampler": noise_list(x.shape, 200)()}, {**ours_kw, "noise_sampler": noise_list(x.shape, 200)()}
         seen = {"ours": [], "theirs": []}
         _theirs(name, den, x, sig, {**theirs_kw, "callback": lambda d: seen["theirs"].append(d["x"])})
         SAMPLERS[name](den, x, sig, disable=True, callback=lambda d: seen["ours"].append(d["x"]), **ours_kw)

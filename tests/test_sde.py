@@ -13,6 +13,8 @@ import warnings
 import pytest
 import torch
 
+from helpers import noise_list
+
 import kdiff
 from test_kdiffusion_parity import FixedNet
 from sched_nb.compose import model_sampling
@@ -44,13 +46,6 @@ def case(request):
     return request.param, den, sigmas, x
 
 
-def _noise_list(shape, n=100):
-    "A noise_sampler handing out the same sequence of normal tensors on every run."
-    draws = [torch.randn(shape, generator=torch.Generator().manual_seed(100 + k), dtype=torch.float64) for k in range(n)]
-    def make():
-        it = iter(draws)
-        return lambda sigma, sigma_next: next(it)
-    return make
 
 
 KDIFF_VARIANTS = [("euler_ancestral", {}), ("euler_ancestral", {"eta": 0.6, "s_noise": 0.9}), ("dpm_2_ancestral", {}),
@@ -69,7 +64,7 @@ def test_same_latent_as_k_diffusion(case, name, options, steps):
     "The same denoiser, sigmas and explicit noise: the same latent within 1e-5 of its largest value."
     model_name, den, sigmas, x = case
     sig = sigmas[steps].double()
-    make = _noise_list(x.shape)
+    make = noise_list(x.shape)
     ours = SAMPLERS[name](den, x, sig, disable=True, noise_sampler=make(), **options)
     if steps == 1 and name in ("dpmpp_2m_sde", "dpmpp_3m_sde"):
         # k-diffusion 0.1.1 reads the previous step's h before assigning it on a one-step run; the step to sigma = 0
@@ -194,7 +189,7 @@ def test_without_noise_it_is_the_ode_sampler(name, kw, ode, ode_kw, with_flow, f
 def test_ddpm_is_euler_ancestral_with_eta_1_and_stochastic_ddim():
     "DDPM's posterior step, Euler ancestral with eta = 1 and DDIM with eta = 1 are one sampler (VE models)."
     den, x, sig = _ve_case()
-    make = _noise_list(x.shape)
+    make = noise_list(x.shape)
     a = SAMPLERS["ddpm"](den, x, sig, noise_sampler=make(), disable=True)
     b = SAMPLERS["euler_ancestral"](den, x, sig, noise_sampler=make(), disable=True)
     c = sample_ddim(den, x, sig, eta=1.0, noise_sampler=make(), disable=True)
