@@ -38,6 +38,10 @@ def _takes(fn, name:str) -> bool:
 
 _SAMPLER_KEYS = frozenset({"seed", "model_options"})   # extra_args the samplers read, not the network
 
+def _net_extra(extra:dict) -> dict:
+    "The extra arguments the network gets: a sampler's own keys (`seed`, `model_options`) left out."
+    return {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS} if extra and not _SAMPLER_KEYS.isdisjoint(extra) else extra
+
 class Denoiser(torch.nn.Module):
     "A network and a model sampling as one denoiser `D(x, sigma) -> x0` (the reference's `apply_model`)."
     def __init__(self, net, # the network: `net(x_in, t, **extra) -> output`
@@ -81,7 +85,7 @@ class Denoiser(torch.nn.Module):
                ) -> torch.Tensor:
         "The denoised latent, given the timesteps already looked up (what a sampler does once per run)."
         ms = self.model_sampling
-        if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
+        extra = _net_extra(extra)
         out = self.net(ms.calculate_input(sigma, x), t, **extra)
         if not isinstance(out, torch.Tensor): raise TypeError(f"net must return a tensor (its prediction for x_in), got {type(out).__name__}")
         return ms.calculate_denoised(sigma, out, x)
@@ -221,7 +225,7 @@ def _level_coefficients(self:Denoiser, table:torch.Tensor, # the run's noise lev
 def _denoise_at(self:Denoiser, x:torch.Tensor, sigma:torch.Tensor, t:torch.Tensor, extra:dict, coef:tuple) -> torch.Tensor:
     "`denoise` with the level's weights known: the public methods' arithmetic, without their checks of what is known."
     c_in, c_skip, c_out = coef
-    if extra and not _SAMPLER_KEYS.isdisjoint(extra): extra = {k: v for k, v in extra.items() if k not in _SAMPLER_KEYS}
+    extra = _net_extra(extra)
     out = self.net(x if c_in is None else x * c_in, t, **extra)
     if not isinstance(out, torch.Tensor): raise TypeError(f"net must return a tensor (its prediction for x_in), got {type(out).__name__}")
     if out.dtype != x.dtype or out.shape != x.shape or out.device != x.device:
