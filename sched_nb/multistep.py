@@ -79,6 +79,18 @@ def _check_order(name, value, top=4):
     if value > top: raise ValueError(f"{name} must be an integer from 1 to {top}, got {value}")
     return value
 
+def _slope_multistep(model, x, sigmas, extra_args, callback, disable, weights):
+    "The loop of the samplers that step x_i+1 = x_i + sum_j c_ij d_i-j on slopes; `weights(st)` gives the c_ij."
+    st = Steps(model, x, sigmas)
+    c, last, inv = weights(st), (st.sigma_next == 0).tolist(), (1 / st.sigma).tolist()
+    call, slopes = ModelCall(model, x, st.host, extra_args), History(max(len(w) for w in c))
+    for i in progress(st.n, disable):
+        denoised = call(i, x)
+        report(callback, i, x, call.sigma(i), call.sigma(i), denoised)
+        slopes.push((x - denoised).mul_(inv[i]))
+        x = denoised if last[i] else lincomb(x, *zip(c[i], slopes))
+    return x
+
 @register_sampler
 @torch.no_grad()
 def sample_lms(model, x, sigmas, extra_args=None, callback=None, disable=None,
@@ -86,15 +98,8 @@ def sample_lms(model, x, sigmas, extra_args=None, callback=None, disable=None,
               ):
     "Linear multistep (Adams-Bashforth) in sigma with exact weights, as k-diffusion's `sample_lms`."
     order = _check_order("order", order, 100)                # ComfyUI's range; the polynomial uses min(order, steps so far) slopes
-    st = Steps(model, x, sigmas)
-    c, last = _basis_integrals(st.host, order).tolist(), (st.sigma_next == 0).tolist()
-    call, slopes, inv = ModelCall(model, x, st.host, extra_args), History(order), (1 / st.sigma).tolist()
-    for i in progress(st.n, disable):
-        denoised = call(i, x)
-        report(callback, i, x, call.sigma(i), call.sigma(i), denoised)
-        slopes.push((x - denoised).mul_(inv[i]))
-        x = denoised if last[i] else lincomb(x, *zip(c[i], slopes))
-    return x
+    return _slope_multistep(model, x, sigmas, extra_args, callback, disable,   # the loop ipndm and ipndm_v share
+                            weights=lambda st: _basis_integrals(st.host, order).tolist())
 
 # %% ../nbs/11_multistep.ipynb #c6054679
 _AB = {1: (1.0,), 2: (1.5, -0.5), 3: (23 / 12, -16 / 12, 5 / 12), 4: (55 / 24, -59 / 24, 37 / 24, -9 / 24)}
@@ -113,18 +118,6 @@ def _ipndm_v_weights(h:list, i:int, order:int) -> tuple:
     t2 = (((1 - h0 / (3 * (h0 + h1))) / 2 + (1 - h0 / (2 * (h0 + h1))) * h0 / (6 * (h0 + h1 + h2)))
           * (h0 * (h0 + h1) * (h0 + h1 + h2)) / (h1 * (h1 + h2) * (h1 + h2 + h3)))
     return (w[0] + t2, w[1] - (1 + h1 / h2 + q) * t2, w[2] + (h1 / h2 + q * (1 + h2 / h3)) * t2, -t2 * q * h1 / h2)
-
-def _slope_multistep(model, x, sigmas, extra_args, callback, disable, weights):
-    "The loop of the samplers that step x_i+1 = x_i + sum_j c_ij d_i-j on slopes; `weights(st)` gives the c_ij."
-    st = Steps(model, x, sigmas)
-    c, last, inv = weights(st), (st.sigma_next == 0).tolist(), (1 / st.sigma).tolist()
-    call, slopes = ModelCall(model, x, st.host, extra_args), History(max(len(w) for w in c))
-    for i in progress(st.n, disable):
-        denoised = call(i, x)
-        report(callback, i, x, call.sigma(i), call.sigma(i), denoised)
-        slopes.push((x - denoised).mul_(inv[i]))
-        x = denoised if last[i] else lincomb(x, *zip(c[i], slopes))
-    return x
 
 @register_sampler
 @torch.no_grad()
